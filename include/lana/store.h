@@ -1,0 +1,140 @@
+/*
+ * lana/store.h — OCI image layouts and the content-addressed store built on one.
+ *
+ * A layout is a directory with `oci-layout`, `index.json` and `blobs/sha256/<hex>`, exactly as in
+ * the OCI image-layout spec, so skopeo and umoci read it directly. Blobs are immutable: each is
+ * written to a temp file in blobs/sha256, hashed while written, fsynced and renamed to its digest,
+ * so a blob's name always matches its bytes. index.json updates happen under an exclusive flock on
+ * the layout directory and are published atomically.
+ *
+ * The store (`--root`) holds one layout in `$ROOT/oci` whose refs are full references
+ * ("registry.example.com/lana/api:1.0"), plus `$ROOT/tmp` and a gc lock that lets builds run in
+ * parallel while `prune` waits for them.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lana/digest.h"
+#include "lana/error.h"
+#include "lana/oci.h"
+#include "lana/writer.h"
+
+struct lana_layout;
+
+/* Opens the layout at `path`; with `create`, creates it (and missing parents). Fails with -ENOENT
+ * when it does not exist and `create` is false, -EBADMSG when it is not a valid layout. */
+int lana_layout_open(const char *path, bool create, struct lana_layout **ret,
+                     struct lana_error **err);
+struct lana_layout *lana_layout_free(struct lana_layout *l);
+void lana_layout_freep(struct lana_layout **l);
+const char *lana_layout_path(const struct lana_layout *l);
+
+/* ---- blobs ---- */
+struct lana_blob_writer;
+int lana_blob_writer_new(struct lana_layout *l, struct lana_blob_writer **ret,
+                         struct lana_error **err);
+/* The writer to send the blob's bytes to (hashes and writes to the temp file). */
+struct lana_writer *lana_blob_writer_stream(struct lana_blob_writer *bw);
+/* fsyncs and publishes the blob under its digest. With `expect`, a mismatch fails with -EBADMSG
+ * and nothing is published. */
+int lana_blob_writer_commit(struct lana_blob_writer *bw, const struct lana_digest *expect,
+                            struct lana_digest *ret_digest, uint64_t *ret_size,
+                            struct lana_error **err);
+/* Frees; an uncommitted temp file is removed. Accepts NULL; returns NULL. */
+struct lana_blob_writer *lana_blob_writer_free(struct lana_blob_writer *bw);
+
+int lana_layout_put_blob(struct lana_layout *l, const void *data, size_t len,
+                         struct lana_digest *ret, struct lana_error **err);
+bool lana_layout_has_blob(struct lana_layout *l, const struct lana_digest *d);
+/* Opens a blob read-only; ret_size gets its size. */
+int lana_layout_open_blob(struct lana_layout *l, const struct lana_digest *d, int *ret_fd,
+                          uint64_t *ret_size, struct lana_error **err);
+/* Reads a blob of at most `max` bytes and verifies its digest. */
+int lana_layout_read_blob(struct lana_layout *l, const struct lana_digest *d, size_t max,
+                          char **ret, size_t *ret_len, struct lana_error **err);
+/* Reads and parses a JSON blob (manifest, index, config). */
+int lana_layout_read_json(struct lana_layout *l, const struct lana_digest *d, json_t **ret,
+                          struct lana_error **err);
+/* Copies a blob from one layout to another, verifying it; a no-op when present. */
+int lana_layout_copy_blob(struct lana_layout *dst, struct lana_layout *src,
+                          const struct lana_digest *d, struct lana_error **err);
+/* Copies everything reachable from a descriptor (index, manifests, configs, layers). */
+int lana_layout_copy_tree(struct lana_layout *dst, struct lana_layout *src, json_t *desc,
+                          struct lana_error **err);
+
+/* ---- refs (index.json) ---- */
+/* Points `name` at the descriptor (copied; the ref annotation is added), replacing any entry
+ * with the same name. */
+int lana_layout_set_ref(struct lana_layout *l, const char *name, json_t *desc,
+                        struct lana_error **err);
+/* Looks up a name; -ENOENT when absent. *ret is a new reference. */
+int lana_layout_resolve(struct lana_layout *l, const char *name, json_t **ret,
+                        struct lana_error **err);
+int lana_layout_remove_ref(struct lana_layout *l, const char *name, struct lana_error **err);
+/* The `manifests` array of index.json (a new reference). */
+int lana_layout_list(struct lana_layout *l, json_t **ret, struct lana_error **err);
+/* With the platform (may be NULL for the host), picks the manifest descriptor out of an index
+ * descriptor; a manifest descriptor is returned as is. *ret is a new reference. */
+int lana_layout_select_manifest(struct lana_layout *l, json_t *desc,
+                                const struct lana_platform *platform, json_t **ret,
+                                struct lana_error **err);
+
+/* ---- maintenance ---- */
+/* Removes blobs not reachable from index.json and stale temp files. */
+int lana_layout_gc(struct lana_layout *l, uint64_t *ret_blobs, uint64_t *ret_bytes,
+                   struct lana_error **err);
+typedef void (*lana_fault_fn)(void *userdata, const char *fault);
+/* Re-hashes every blob and checks every ref's closure; calls `report` once per fault and
+ * returns the number of faults (>= 0), or a negative error when the check itself failed. */
+int lana_layout_fsck(struct lana_layout *l, lana_fault_fn report, void *userdata,
+                     struct lana_error **err);
+/* Writes the layout (only what index.json reaches) as a tar archive to `path`, atomically. */
+int lana_layout_export_archive(struct lana_layout *l, const char *path, struct lana_error **err);
+/* Unpacks an OCI archive into the (empty) directory `dir`, accepting only layout files. */
+int lana_layout_import_archive(const char *archive, const char *dir, struct lana_error **err);
+
+/* ---- the store ---- */
+struct lana_store;
+/* Default root: /var/lib/lana-img for root, $XDG_DATA_HOME/lana-img (or ~/.local/share) else. */
+char *lana_store_default_root(void);
+/* Opens (creating) the store; takes the shared gc lock held until lana_store_free(). */
+int lana_store_open(const char *root, struct lana_store **ret, struct lana_error **err);
+/* Opens an existing store read-only use: fails with -ENOENT when there is none. */
+int lana_store_open_existing(const char *root, struct lana_store **ret, struct lana_error **err);
+struct lana_store *lana_store_free(struct lana_store *s);
+void lana_store_freep(struct lana_store **s);
+struct lana_layout *lana_store_layout(struct lana_store *s);
+const char *lana_store_root(struct lana_store *s);
+/* Upgrades to the exclusive gc lock (waits for running builds) and collects garbage. */
+int lana_store_prune(struct lana_store *s, uint64_t *ret_blobs, uint64_t *ret_bytes,
+                     struct lana_error **err);
+
+/* ---- naming images: store refs, oci:DIR[:REF], oci-archive:FILE[:REF] ---- */
+struct lana_image {
+        struct lana_layout *layout; /* owned */
+        char *name;                 /* ref name inside the layout (NULL: the only image) */
+        char *display;              /* as the user wrote it */
+        char *tmpdir;               /* extracted archive, removed on release */
+        json_t *desc;               /* resolved descriptor */
+};
+
+/* Resolves an image name. Store refs need `store` (may be NULL when none exists). A bare
+ * "sha256:<hex>" or digest-only reference resolves by manifest digest in the store. */
+int lana_image_open(struct lana_store *store, const char *spec, struct lana_image *ret,
+                    struct lana_error **err);
+void lana_image_release(struct lana_image *img);
+
+/* ---- describing images ---- */
+/* A summary {"digest","mediaType","platforms":["linux/amd64",...],"size":N} where size counts
+ * every blob the image reaches once. */
+int lana_layout_image_summary(struct lana_layout *l, json_t *desc, json_t **ret,
+                              struct lana_error **err);
+/* The full description used by `inspect`: for a manifest {"digest","mediaType","manifest",
+ * "config","layers":[{"digest","diff_id","mediaType","size"}]}; for an index {"digest",
+ * "mediaType","index","manifests":[<manifest description + "platform">]}. */
+int lana_layout_image_describe(struct lana_layout *l, json_t *desc, json_t **ret,
+                               struct lana_error **err);

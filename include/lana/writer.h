@@ -1,0 +1,42 @@
+/*
+ * lana/writer.h — the byte-stream writer chain at the heart of the build pipeline.
+ *
+ * Each writer does one thing (hash, compress, count, write to a file) and forwards bytes to the
+ * next one. A layer is produced by chaining: tar -> sha256 (diff_id) -> compressor -> sha256
+ * (digest) -> blob file. New stages are new writer types, not branches in old ones.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lana/error.h"
+
+struct lana_writer;
+
+struct lana_writer_type {
+        const char *name;
+        int (*write)(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err);
+        /* Flushes everything downstream of this writer; does not close `next`. */
+        int (*close)(struct lana_writer *w, struct lana_error **err);
+        void (*free)(struct lana_writer *w);
+};
+
+/* Embedded as the first member of every concrete writer. */
+struct lana_writer {
+        const struct lana_writer_type *type;
+        struct lana_writer *next; /* not owned */
+        uint64_t bytes_in;        /* bytes accepted by write() */
+        int closed;
+};
+
+int lana_writer_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err);
+int lana_writer_close(struct lana_writer *w, struct lana_error **err);
+/* Frees the writer (not `next`); accepts NULL; returns NULL. */
+struct lana_writer *lana_writer_free(struct lana_writer *w);
+void lana_writer_freep(struct lana_writer **w);
+
+/* A writer that writes to fd (not owned). */
+struct lana_writer *lana_fd_writer_new(int fd);
+/* A writer that discards its input, counting it. */
+struct lana_writer *lana_null_writer_new(void);

@@ -1,0 +1,30 @@
+/*
+ * fs-util.h — fd-first filesystem helpers: full reads and writes, atomic publish (temp file in
+ * the same directory, fsync, rename, fsync of the directory), mkdir -p and recursive removal.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lana/error.h"
+
+/* Writes all of buf or fails with a negative errno. */
+int write_full(int fd, const void *buf, size_t len);
+/* Reads up to len bytes, retrying on EINTR and short reads; returns bytes read or -errno. */
+ssize_t read_full(int fd, void *buf, size_t len);
+/* Reads the whole file at dirfd/path (max bytes at most) into a NUL-terminated heap buffer. */
+int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
+                 struct lana_error **err);
+/* Atomically replaces dirfd/name with the given bytes (temp + fsync + rename + fsync dir). */
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                         struct lana_error **err);
+/* Creates a fresh temp file "name.tmp-XXXXXX" in dirfd; returns the fd and its name. */
+int open_tmpfile_at(int dirfd, const char *prefix, char **ret_name, struct lana_error **err);
+int fsync_dirfd(int dirfd);
+/* mkdir -p relative to dirfd (or absolute). Existing directories are fine. */
+int mkdir_p_at(int dirfd, const char *path, mode_t mode);
+/* rm -rf of dirfd/path without following symlinks. Missing path is not an error. */
+int rm_rf_at(int dirfd, const char *path);
+/* Copies all bytes from in to out. */
+int copy_fd(int in, int out);

@@ -1,0 +1,51 @@
+/*
+ * cli.h — what the command files share: the global options, the command table entry type, exit
+ * codes, and the one function that turns a struct lana_error into a printed line and an exit code.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "lana/error.h"
+#include "lana/store.h"
+
+enum {
+        EXIT_OK = 0,
+        EXIT_FAIL = 1,      /* the operation failed */
+        EXIT_USAGE = 2,     /* bad command line */
+        EXIT_INVALID = 3,   /* invalid input: build spec, reference, platform, archive */
+        EXIT_NOT_FOUND = 4, /* no such image */
+};
+
+struct cli {
+        const char *root; /* --root, or NULL for the default */
+        const char *prog;
+};
+
+struct command {
+        const char *name;
+        int (*run)(struct cli *cli, int argc, char **argv);
+        const char *summary;
+};
+
+/* Prints "lana-img: <message>" and returns the exit code for the error. Frees the error. */
+int cli_fail(struct lana_error *e);
+/* Prints a usage error ("lana-img CMD: msg; see --help") and returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The store root from --root, $LANA_IMG_ROOT or the default. Caller frees. */
+char *cli_store_root(struct cli *cli);
+/* Opens the store; with `create` false, a missing store yields *ret == NULL and 0. */
+int cli_open_store(struct cli *cli, bool create, struct lana_store **ret, struct lana_error **err);
+/* getopt_long wrapper state reset for each command. */
+void cli_reset_getopt(void);
+/* Human sizes: "12.3 MiB". */
+const char *cli_size(uint64_t n, char buf[32]);
+
+int cmd_build(struct cli *cli, int argc, char **argv);
+int cmd_images(struct cli *cli, int argc, char **argv);
+int cmd_inspect(struct cli *cli, int argc, char **argv);
+int cmd_tag(struct cli *cli, int argc, char **argv);
+int cmd_rmi(struct cli *cli, int argc, char **argv);
+int cmd_prune(struct cli *cli, int argc, char **argv);
+int cmd_fsck(struct cli *cli, int argc, char **argv);

@@ -1,0 +1,212 @@
+/*
+ * cmd-build.c — `lana-img build`: options, progress lines, digest output.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lana/build.h"
+#include "alloc.h"
+#include "cli.h"
+#include "fs-util.h"
+
+static void help(void)
+{
+        printf("usage: lana-img [--root DIR] build [OPTIONS] [DIR]\n\n"
+               "Builds the image described by DIR/lana-img.yaml (DIR defaults to '.').\n\n"
+               "  -f, --file SPEC          the spec file (default DIR/lana-img.yaml)\n"
+               "  -t, --tag REF            also name the image REF (repeatable)\n"
+               "      --platform P[,P...]  platforms to build (overrides the spec)\n"
+               "      --compression ALGO   gzip, zstd or none (overrides the spec)\n"
+               "      --level N            compression level\n"
+               "  -j, --jobs N             compression threads (default: CPUs); output does "
+               "not depend on it\n"
+               "  -o, --output DEST        oci:DIR, oci-archive:FILE or docker-archive:FILE "
+               "instead of the store\n"
+               "      --digest-file F      write the image digest to F\n"
+               "  -q, --quiet              no progress lines\n\n"
+               "SOURCE_DATE_EPOCH sets every timestamp (default 0).\n"
+               "Prints the digest of the manifest (one platform) or index (several).\n\n"
+               "Example:\n"
+               "  lana-img build -t registry.example.com/lana/api:1.4 --platform "
+               "linux/amd64,linux/arm64 .\n\n"
+               "Exit codes: 0 built, 1 failure, 2 usage, 3 invalid spec or input, 4 base image "
+               "not found.\n");
+}
+
+static bool quiet;
+
+static void pg_start(void *ud, const char *platform, const char *layer, uint64_t bytes)
+{
+        (void)ud, (void)platform, (void)layer, (void)bytes;
+}
+
+static void pg_done(void *ud, const char *platform, const char *layer, uint64_t in, uint64_t out,
+                    const char *digest, double seconds)
+{
+        (void)ud;
+        char a[32], b[32];
+        double mbs = seconds > 0 ? (double)in / seconds / 1e6 : 0;
+        fprintf(stderr, "%s %s: %s -> %s in %.2fs (%.0f MB/s) %.19s\n", platform, layer,
+                cli_size(in, a), cli_size(out, b), seconds, mbs, digest);
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *ret)
+{
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (!*s || *end || errno || v == 0 || v > max)
+                return -EINVAL;
+        *ret = (unsigned)v;
+        return 0;
+}
+
+static int parse_epoch(int64_t *ret, struct lana_error **err)
+{
+        const char *s = getenv("SOURCE_DATE_EPOCH");
+        *ret = 0;
+        if (!s || !*s)
+                return 0;
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (*end || errno || v < 0 || v > 253402300799LL)
+                return lana_error_set(err, -EINVAL, "SOURCE_DATE_EPOCH '%s' is not a Unix time",
+                                      s);
+        *ret = v;
+        return 0;
+}
+
+static const char *find_rootfs(void)
+{
+        const char *env = getenv("LANA_IMG_ROOTFS");
+        if (env && *env)
+                return env;
+        struct stat st;
+        if (stat(LANA_DATADIR "/rootfs", &st) == 0)
+                return LANA_DATADIR "/rootfs";
+        return LANA_SOURCE_ROOTFS;
+}
+
+int cmd_build(struct cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "file", required_argument, NULL, 'f' },
+                { "tag", required_argument, NULL, 't' },
+                { "platform", required_argument, NULL, 'P' },
+                { "compression", required_argument, NULL, 'C' },
+                { "level", required_argument, NULL, 'L' },
+                { "jobs", required_argument, NULL, 'j' },
+                { "output", required_argument, NULL, 'o' },
+                { "digest-file", required_argument, NULL, 'D' },
+                { "quiet", no_argument, NULL, 'q' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        struct lana_build_options o = { .output = LANA_OUTPUT_STORE };
+        _cleanup_free_ char **tags = xnew(char *, (size_t)argc + 1);
+        size_t ntags = 0;
+        const char *spec = NULL, *digest_file = NULL, *output = NULL;
+        unsigned level = 0;
+        int c;
+        while ((c = getopt_long(argc, argv, "f:t:j:o:qh", opts, NULL)) != -1) {
+                switch (c) {
+                case 'f':
+                        spec = optarg;
+                        break;
+                case 't':
+                        tags[ntags++] = optarg;
+                        break;
+                case 'P':
+                        o.platforms = optarg;
+                        break;
+                case 'C':
+                        o.compression = optarg;
+                        break;
+                case 'L':
+                        if (parse_uint(optarg, 22, &level) < 0)
+                                return cli_usage_error("build", "--level '%s': expected 1..22",
+                                                       optarg);
+                        o.level = (int)level;
+                        break;
+                case 'j':
+                        if (parse_uint(optarg, 256, &o.jobs) < 0)
+                                return cli_usage_error("build", "--jobs '%s': expected 1..256",
+                                                       optarg);
+                        break;
+                case 'o':
+                        output = optarg;
+                        break;
+                case 'D':
+                        digest_file = optarg;
+                        break;
+                case 'q':
+                        quiet = true;
+                        break;
+                case 'h':
+                        help();
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (argc - optind > 1)
+                return cli_usage_error("build", "expected at most one DIR");
+        const char *dir = optind < argc ? argv[optind] : ".";
+        _cleanup_free_ char *spec_path = spec ? xstrdup(spec)
+                                              : xasprintf("%s/lana-img.yaml", dir);
+        o.spec_path = spec_path;
+        o.tags = ntags ? tags : NULL;
+        o.rootfs_dir = find_rootfs();
+        struct lana_error *err = NULL;
+        _cleanup_free_ char *out_path = NULL;
+        if (output && lana_output_parse(output, &o.output, &out_path, &err) < 0)
+                return cli_fail(err);
+        o.output_path = out_path;
+        if (parse_epoch(&o.epoch, &err) < 0)
+                return cli_fail(err);
+        struct lana_build_progress pg = { .layer_start = pg_start, .layer_done = pg_done };
+        o.progress = quiet ? NULL : &pg;
+
+        struct lana_store *store = NULL;
+        int r = cli_open_store(cli, o.output == LANA_OUTPUT_STORE, &store, &err);
+        if (r < 0)
+                return cli_fail(err);
+        o.store = store;
+        struct lana_build_result res;
+        r = lana_build(&o, &res, &err);
+        lana_store_free(store);
+        if (r < 0)
+                return cli_fail(err);
+        if (digest_file) {
+                _cleanup_free_ char *copy = xstrdup(digest_file);
+                char *slash = strrchr(copy, '/');
+                const char *name = slash ? slash + 1 : copy;
+                if (slash)
+                        *slash = '\0';
+                _cleanup_close_ int dfd = open(slash ? (*copy ? copy : "/") : ".",
+                                               O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0)
+                        r = lana_error_setsys(&err, -errno, "--digest-file %s", digest_file);
+                else
+                        r = write_file_atomic_at(dfd, name, res.digest.str,
+                                                 strlen(res.digest.str), 0644, &err);
+                if (r < 0) {
+                        lana_build_result_release(&res);
+                        return cli_fail(err);
+                }
+        }
+        if (!quiet)
+                for (size_t i = 0; res.refs && res.refs[i]; i++)
+                        fprintf(stderr, "tagged %s\n", res.refs[i]);
+        printf("%s\n", res.digest.str);
+        lana_build_result_release(&res);
+        return EXIT_OK;
+}

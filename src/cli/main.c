@@ -1,0 +1,160 @@
+/*
+ * main.c — the lana-img entry point: global options, the command table, dispatch, and the
+ * mapping from library errors to exit codes. Every command lives in its own cmd-*.c file.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "cli.h"
+
+static const struct command commands[] = {
+        { "build", cmd_build, "build an image from a spec (lana-img.yaml)" },
+        { "images", cmd_images, "list images in the store" },
+        { "inspect", cmd_inspect, "show an image's manifest, config and layers as JSON" },
+        { "tag", cmd_tag, "give an image another name" },
+        { "rmi", cmd_rmi, "remove an image name" },
+        { "prune", cmd_prune, "delete blobs no image refers to" },
+        { "fsck", cmd_fsck, "verify every blob and every image in the store" },
+};
+
+static void usage(FILE *f)
+{
+        fprintf(f, "usage: lana-img [--root DIR] COMMAND [OPTIONS] [ARGS]\n\n"
+                   "Deterministic OCI image builder and store.\n\n"
+                   "Global options:\n"
+                   "  --root DIR   store location (default: $LANA_IMG_ROOT, /var/lib/lana-img "
+                   "for root,\n"
+                   "               $XDG_DATA_HOME/lana-img otherwise)\n"
+                   "  --help       show this help\n"
+                   "  --version    show the version\n\n"
+                   "Commands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "\nRun 'lana-img COMMAND --help' for a command's options.\n"
+                   "Exit codes: 0 success, 1 failure, 2 usage error, 3 invalid input, "
+                   "4 image not found.\n");
+}
+
+int cli_fail(struct lana_error *e)
+{
+        int code = EXIT_FAIL;
+        if (e) {
+                fprintf(stderr, "lana-img: %s\n", e->msg);
+                if (e->code == -EINVAL)
+                        code = EXIT_INVALID;
+                else if (e->code == -ENOENT)
+                        code = EXIT_NOT_FOUND;
+                lana_error_free(e);
+        } else {
+                fprintf(stderr, "lana-img: unknown error\n");
+        }
+        return code;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "lana-img %s: ", cmd);
+        vfprintf(stderr, fmt, ap);
+        fprintf(stderr, " (see 'lana-img %s --help')\n", cmd);
+        va_end(ap);
+        return EXIT_USAGE;
+}
+
+char *cli_store_root(struct cli *cli)
+{
+        return cli->root ? xstrdup(cli->root) : lana_store_default_root();
+}
+
+int cli_open_store(struct cli *cli, bool create, struct lana_store **ret, struct lana_error **err)
+{
+        _cleanup_free_ char *root = cli_store_root(cli);
+        *ret = NULL;
+        if (create)
+                return lana_store_open(root, ret, err);
+        int r = lana_store_open_existing(root, ret, NULL);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return lana_store_open_existing(root, ret, err);
+        return 0;
+}
+
+void cli_reset_getopt(void)
+{
+        optind = 0;
+        opterr = 1;
+}
+
+const char *cli_size(uint64_t n, char buf[32])
+{
+        static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        double v = (double)n;
+        size_t u = 0;
+        while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+                v /= 1024;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, 32, "%ju B", (uintmax_t)n);
+        else
+                snprintf(buf, 32, "%.1f %s", v, units[u]);
+        return buf;
+}
+
+int main(int argc, char **argv)
+{
+        struct cli cli = { .prog = "lana-img" };
+        static const struct option opts[] = {
+                { "root", required_argument, NULL, 'r' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        int c;
+        /* '+' stops at the first non-option: that is the command */
+        while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'r':
+                        if (!*optarg) {
+                                fprintf(stderr, "lana-img: --root: empty path\n");
+                                return EXIT_USAGE;
+                        }
+                        cli.root = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                case 'V':
+                        printf("lana-img %s\n", LANA_VERSION);
+                        return EXIT_OK;
+                default:
+                        usage(stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        const char *name = argv[optind];
+        if (!strcmp(name, "help")) {
+                usage(stdout);
+                return EXIT_OK;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+                if (strcmp(commands[i].name, name) != 0)
+                        continue;
+                int first = optind;
+                cli_reset_getopt();
+                return commands[i].run(&cli, argc - first, argv + first);
+        }
+        fprintf(stderr, "lana-img: unknown command '%s' (see 'lana-img --help')\n", name);
+        return EXIT_USAGE;
+}

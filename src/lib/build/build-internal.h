@@ -1,0 +1,47 @@
+/*
+ * build-internal.h — the plan: for one platform, the ordered layers and, in each, the sorted list
+ * of entries with every tar header field decided. Planning reads metadata only; the builder reads
+ * contents later, checking nothing changed in between.
+ */
+#pragma once
+
+#include "lana/build.h"
+#include "lana/layer.h"
+
+struct plan_entry {
+        char *path; /* in the image, relative, no trailing "/" */
+        enum lana_tar_type type;
+        mode_t mode;
+        uint32_t uid, gid;
+        uint64_t size;
+        char *link; /* symlink target */
+        char *host; /* regular files: where to read the bytes */
+        bool implicit;
+        size_t seq;   /* declaration order, the sort tie-break */
+        char *origin; /* "spec.yaml:12: layers[0].files[1]" for error messages */
+};
+
+struct plan_layer {
+        char *name;
+        struct plan_entry *e;
+        size_t n, cap;
+};
+
+struct plan {
+        struct lana_platform platform;
+        struct plan_layer *layers;
+        size_t n_layers;
+};
+
+/* Plans every layer of the spec for one platform; all input errors surface here. */
+int plan_platform(const struct lana_spec *s, const struct lana_platform *p, struct plan **ret,
+                  struct lana_error **err);
+/* Plans the in-tree base skeleton as one layer. */
+int plan_rootfs_layer(const char *rootfs_dir, struct plan_layer *ret, struct lana_error **err);
+void plan_layer_release(struct plan_layer *l);
+struct plan *plan_free(struct plan *p);
+/* Expands {os} {arch} {variant} {rust_target} {rust_target_gnu} {go_arch} in `in`. */
+int plan_expand(const char *in, const struct lana_platform *p, char **ret);
+/* Checks that an ELF file's machine matches the platform; non-ELF files pass. */
+int elf_check_machine(int fd, const char *what, const struct lana_platform *p,
+                      struct lana_error **err);

@@ -1,0 +1,705 @@
+/*
+ * builder.c — executes plans: one streaming pass per layer
+ *   tar -> sha256 (diff_id) -> compressor (N threads) -> sha256 (digest) -> blob temp file
+ * then the image config, the manifest per platform, the index when there are several, and the
+ * refs. Inputs are fully planned (and so validated) for every platform before the first blob is
+ * written; refs are set only after every blob they reach is published.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "build-internal.h"
+#include "fs-util.h"
+
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+_public_ int lana_output_parse(const char *s, enum lana_output_kind *ret_kind, char **ret_path,
+                               struct lana_error **err)
+{
+        static const struct {
+                const char *prefix;
+                enum lana_output_kind kind;
+        } kinds[] = {
+                { "oci:", LANA_OUTPUT_OCI_DIR },
+                { "oci-archive:", LANA_OUTPUT_OCI_ARCHIVE },
+                { "docker-archive:", LANA_OUTPUT_DOCKER_ARCHIVE },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                size_t n = strlen(kinds[i].prefix);
+                if (!strncmp(s, kinds[i].prefix, n) && s[n]) {
+                        *ret_kind = kinds[i].kind;
+                        *ret_path = xstrdup(s + n);
+                        return 0;
+                }
+        }
+        return lana_error_set(err, -EINVAL, "output '%s': expected oci:DIR, oci-archive:FILE or "
+                              "docker-archive:FILE", s);
+}
+
+struct base {
+        json_t *manifest; /* NULL for scratch/rootfs */
+        json_t *config;
+        struct lana_image img;
+        bool is_rootfs;
+        struct plan_layer rootfs;
+};
+
+struct layer_out {
+        json_t *desc;
+        struct lana_digest diff_id;
+        char *created_by;
+};
+
+static double now_seconds(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Counts bytes leaving the compressor so progress can show both sides. */
+struct progress_writer {
+        struct lana_writer base;
+        const struct lana_build_progress *pg;
+        struct lana_writer *tar_side;
+        uint64_t last;
+};
+
+static int progress_write(struct lana_writer *w, const void *buf, size_t len,
+                          struct lana_error **err)
+{
+        struct progress_writer *p = (struct progress_writer *)w;
+        int r = lana_writer_write(w->next, buf, len, err);
+        if (r >= 0 && p->pg && p->pg->layer_bytes &&
+            w->bytes_in + len - p->last >= ((uint64_t)8 << 20)) {
+                p->last = w->bytes_in + len;
+                p->pg->layer_bytes(p->pg->userdata, p->tar_side->bytes_in, p->last);
+        }
+        return r;
+}
+
+static const struct lana_writer_type progress_writer_type = {
+        .name = "progress",
+        .write = progress_write,
+};
+
+static int write_layer(struct lana_layout *out, const struct plan_layer *l, int64_t epoch,
+                       const struct lana_compress_profile *prof, unsigned jobs,
+                       const char *platform, const struct lana_build_progress *pg,
+                       struct layer_out *ret, struct lana_error **err)
+{
+        struct lana_blob_writer *bw = NULL;
+        struct lana_writer *comp = NULL, *diff = NULL;
+        struct lana_tar_writer *tar = NULL;
+        struct progress_writer pw = { .base.type = &progress_writer_type, .pg = pg };
+        double t0 = now_seconds();
+        uint64_t total = 0;
+        for (size_t i = 0; i < l->n; i++)
+                total += l->e[i].size;
+        if (pg && pg->layer_start)
+                pg->layer_start(pg->userdata, platform, l->name, total);
+
+        int r = lana_blob_writer_new(out, &bw, err);
+        if (r < 0)
+                return r;
+        pw.base.next = lana_blob_writer_stream(bw);
+        r = lana_compress_writer_new(prof, jobs, &pw.base, &comp, err);
+        if (r >= 0) {
+                diff = lana_hash_writer_new(comp);
+                pw.tar_side = diff;
+                r = lana_tar_writer_new(diff, &tar, err);
+        }
+        for (size_t i = 0; r >= 0 && i < l->n; i++) {
+                const struct plan_entry *e = &l->e[i];
+                struct lana_tar_entry te = { .path = e->path, .type = e->type, .mode = e->mode,
+                                             .uid = e->uid, .gid = e->gid, .size = e->size,
+                                             .mtime = epoch, .link = e->link };
+                if (e->type != LANA_TAR_FILE) {
+                        r = lana_tar_writer_add(tar, &te, -1, err);
+                        continue;
+                }
+                _cleanup_close_ int fd = open(e->host, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                struct stat st;
+                if (fd < 0 || fstat(fd, &st) < 0) {
+                        r = lana_error_setsys(err, -errno, "%s: %s", e->origin, e->host);
+                        break;
+                }
+                if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size) {
+                        r = lana_error_set(err, -EIO, "%s: %s changed during the build",
+                                           e->origin, e->host);
+                        break;
+                }
+                (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+                r = lana_tar_writer_add(tar, &te, fd, err);
+        }
+        if (r >= 0)
+                r = lana_tar_writer_finish(tar, err);
+        if (r >= 0)
+                r = lana_writer_close(diff, err);
+        if (r >= 0)
+                r = lana_writer_close(comp, err);
+        struct lana_digest digest;
+        uint64_t size = 0;
+        if (r >= 0)
+                r = lana_blob_writer_commit(bw, NULL, &digest, &size, err);
+        if (r >= 0) {
+                _cleanup_free_ char *mt = xasprintf("%s%s", LANA_MT_OCI_LAYER,
+                                                    lana_compression_media_suffix(prof->algo));
+                ret->desc = lana_descriptor_new(mt, &digest, size);
+                if (prof->algo != LANA_COMPRESSION_NONE) {
+                        _cleanup_free_ char *ps = lana_compress_profile_string(prof);
+                        json_object_set_new(ret->desc, "annotations",
+                                            json_pack("{s:s}", LANA_ANNOT_COMPRESSION, ps));
+                }
+                ret->diff_id = *lana_hash_writer_digest(diff);
+                ret->created_by = xasprintf("lana-img build: layer %s", l->name);
+                if (pg && pg->layer_done)
+                        pg->layer_done(pg->userdata, platform, l->name, diff->bytes_in, size,
+                                       digest.str, now_seconds() - t0);
+        }
+        lana_tar_writer_free(tar);
+        lana_writer_free(diff);
+        lana_writer_free(comp);
+        lana_blob_writer_free(bw);
+        return r < 0 ? lana_error_wrap(err, r, "layer %s (%s)", l->name, platform) : 0;
+}
+
+static void base_release(struct base *b)
+{
+        json_decref(b->manifest);
+        json_decref(b->config);
+        lana_image_release(&b->img);
+        plan_layer_release(&b->rootfs);
+        *b = (struct base){ 0 };
+}
+
+static int load_base(const struct lana_build_options *o, const struct lana_spec *s,
+                     const struct lana_platform *p, struct base *b, struct lana_error **err)
+{
+        *b = (struct base){ 0 };
+        if (!strcmp(s->base, "scratch"))
+                return 0;
+        if (!strcmp(s->base, "rootfs")) {
+                b->is_rootfs = true;
+                if (!o->rootfs_dir)
+                        return lana_error_set(err, -EINVAL, "base rootfs: no rootfs directory "
+                                              "known (set LANA_IMG_ROOTFS)");
+                return plan_rootfs_layer(o->rootfs_dir, &b->rootfs, err);
+        }
+        int r = lana_image_open(o->store, s->base, &b->img, err);
+        json_t *mdesc = NULL;
+        if (r >= 0)
+                r = lana_layout_select_manifest(b->img.layout, b->img.desc, p, &mdesc, err);
+        struct lana_digest d;
+        if (r >= 0)
+                r = lana_descriptor_parse(mdesc, NULL, &d, NULL, err);
+        if (r >= 0)
+                r = lana_layout_read_json(b->img.layout, &d, &b->manifest, err);
+        if (r >= 0)
+                r = lana_manifest_validate(b->manifest, err);
+        if (r >= 0)
+                r = lana_descriptor_parse(json_object_get(b->manifest, "config"), NULL, &d, NULL,
+                                          err);
+        if (r >= 0)
+                r = lana_layout_read_json(b->img.layout, &d, &b->config, err);
+        if (r >= 0)
+                r = lana_config_validate(b->config, err);
+        if (r >= 0) {
+                struct lana_platform got;
+                json_t *pj = json_pack("{s:O,s:O}", "os", json_object_get(b->config, "os"),
+                                       "architecture",
+                                       json_object_get(b->config, "architecture"));
+                lana_platform_from_json(pj, &got);
+                json_decref(pj);
+                if (strcmp(got.arch, p->arch) != 0) {
+                        char buf[64];
+                        r = lana_error_set(err, -EINVAL, "its architecture is %s, not %s",
+                                           got.arch, lana_platform_format(p, buf, sizeof buf));
+                }
+        }
+        if (r >= 0) {
+                size_t nl = json_array_size(json_object_get(b->manifest, "layers"));
+                size_t nd = json_array_size(
+                        json_object_get(json_object_get(b->config, "rootfs"), "diff_ids"));
+                if (nl != nd)
+                        r = lana_error_set(err, -EBADMSG,
+                                           "manifest has %zu layers but config %zu diff_ids", nl,
+                                           nd);
+        }
+        json_decref(mdesc);
+        if (r < 0) {
+                base_release(b);
+                return lana_error_wrap(err, r, "%s: base %s", s->path, s->base);
+        }
+        return 0;
+}
+
+/* Base layer descriptors carried into our manifest, Docker media types mapped to OCI ones. */
+static json_t *carry_base_layer(json_t *d)
+{
+        json_t *c = json_deep_copy(d);
+        const char *mt = json_string_value(json_object_get(c, "mediaType"));
+        if (mt && !strcmp(mt, LANA_MT_DOCKER_LAYER))
+                json_object_set_new(c, "mediaType", json_string(LANA_MT_OCI_LAYER "+gzip"));
+        json_object_del(c, "urls");
+        return c;
+}
+
+static void env_set(json_t *env, const char *kv)
+{
+        size_t klen = strcspn(kv, "=");
+        for (size_t i = 0; i < json_array_size(env); i++) {
+                const char *e = json_string_value(json_array_get(env, i));
+                if (e && !strncmp(e, kv, klen) && e[klen] == '=') {
+                        json_array_set_new(env, i, json_string(kv));
+                        return;
+                }
+        }
+        json_array_append_new(env, json_string(kv));
+}
+
+static json_t *make_config(const struct lana_spec *s, const struct base *b,
+                           const struct lana_platform *p, int64_t epoch, json_t *diff_ids,
+                           json_t *history)
+{
+        char ts[32];
+        lana_format_timestamp(epoch, ts);
+        json_t *cfg = json_object();
+        json_t *base_cfg = b->config ? json_object_get(b->config, "config") : NULL;
+        if (json_is_object(base_cfg))
+                json_object_update(cfg, base_cfg);
+        /* env merges by name; labels, ports and volumes merge by key; the rest replaces */
+        json_t *env = json_is_array(json_object_get(cfg, "Env"))
+                              ? json_deep_copy(json_object_get(cfg, "Env"))
+                              : json_array();
+        if (json_array_size(env) == 0)
+                json_array_append_new(env, json_string(DEFAULT_PATH));
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(s->config, "Env"), i, v)
+                env_set(env, json_string_value(v));
+        const char *merged[] = { "Labels", "ExposedPorts", "Volumes" };
+        for (size_t k = 0; k < ELEMENTSOF(merged); k++) {
+                json_t *add = json_object_get(s->config, merged[k]);
+                if (!add)
+                        continue;
+                json_t *obj = json_is_object(json_object_get(cfg, merged[k]))
+                                      ? json_deep_copy(json_object_get(cfg, merged[k]))
+                                      : json_object();
+                json_object_update(obj, add);
+                json_object_set_new(cfg, merged[k], obj);
+        }
+        const char *replaced[] = { "Entrypoint", "Cmd", "User", "WorkingDir", "StopSignal" };
+        for (size_t k = 0; k < ELEMENTSOF(replaced); k++) {
+                json_t *x = json_object_get(s->config, replaced[k]);
+                if (x)
+                        json_object_set(cfg, replaced[k], x);
+        }
+        if (s->resets_cmd)
+                json_object_del(cfg, "Cmd");
+        json_object_set_new(cfg, "Env", env);
+
+        json_t *img = json_object();
+        json_object_set_new(img, "architecture", json_string(p->arch));
+        json_object_set_new(img, "os", json_string(p->os));
+        if (p->variant[0])
+                json_object_set_new(img, "variant", json_string(p->variant));
+        json_object_set_new(img, "created", json_string(ts));
+        json_object_set_new(img, "config", cfg);
+        json_object_set_new(img, "rootfs",
+                            json_pack("{s:s,s:O}", "type", "layers", "diff_ids", diff_ids));
+        json_object_set_new(img, "history", json_incref(history));
+        return img;
+}
+
+static int put_json(struct lana_layout *l, json_t *doc, const char *media_type,
+                    json_t **ret_desc, struct lana_error **err)
+{
+        size_t len;
+        _cleanup_free_ char *s = lana_json_canonical(doc, &len);
+        struct lana_digest d;
+        int r = lana_layout_put_blob(l, s, len, &d, err);
+        if (r < 0)
+                return r;
+        *ret_desc = lana_descriptor_new(media_type, &d, len);
+        return 0;
+}
+
+static int build_platform(const struct lana_build_options *o, const struct lana_spec *s,
+                          const struct plan *pl, struct base *b, struct lana_layout *out,
+                          const struct lana_compress_profile *prof, unsigned jobs,
+                          json_t **ret_desc, struct lana_error **err)
+{
+        char pname[64];
+        lana_platform_format(&pl->platform, pname, sizeof pname);
+        char ts[32];
+        lana_format_timestamp(o->epoch, ts);
+        json_t *layers = json_array(), *diff_ids = json_array(), *history = json_array();
+        int r = 0;
+        if (b->manifest) {
+                r = lana_layout_copy_tree(out, b->img.layout,
+                                          json_object_get(b->manifest, "config"), err);
+                size_t i;
+                json_t *d;
+                json_array_foreach(json_object_get(b->manifest, "layers"), i, d)
+                {
+                        if (r < 0)
+                                break;
+                        struct lana_digest dg;
+                        r = lana_descriptor_parse(d, NULL, &dg, NULL, err);
+                        if (r >= 0)
+                                r = lana_layout_copy_blob(out, b->img.layout, &dg, err);
+                        json_array_append_new(layers, carry_base_layer(d));
+                }
+                json_array_extend(diff_ids, json_object_get(json_object_get(b->config, "rootfs"),
+                                                            "diff_ids"));
+                if (json_is_array(json_object_get(b->config, "history")))
+                        json_array_extend(history, json_object_get(b->config, "history"));
+                if (r < 0)
+                        r = lana_error_wrap(err, r, "base %s", s->base);
+        }
+        const struct plan_layer *todo[1 + pl->n_layers];
+        size_t n = 0;
+        if (b->is_rootfs)
+                todo[n++] = &b->rootfs;
+        for (size_t i = 0; i < pl->n_layers; i++)
+                todo[n++] = &pl->layers[i];
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                struct layer_out lo = { 0 };
+                r = write_layer(out, todo[i], o->epoch, prof, jobs, pname, o->progress, &lo, err);
+                if (r < 0)
+                        break;
+                json_array_append_new(layers, lo.desc);
+                json_array_append_new(diff_ids, json_string(lo.diff_id.str));
+                json_array_append_new(history, json_pack("{s:s,s:s}", "created", ts,
+                                                         "created_by", lo.created_by));
+                free(lo.created_by);
+        }
+        json_t *cfg = NULL, *cfg_desc = NULL, *manifest = NULL;
+        if (r >= 0) {
+                cfg = make_config(s, b, &pl->platform, o->epoch, diff_ids, history);
+                r = put_json(out, cfg, LANA_MT_OCI_CONFIG, &cfg_desc, err);
+        }
+        if (r >= 0) {
+                manifest = json_pack("{s:i,s:s,s:O,s:O}", "schemaVersion", 2, "mediaType",
+                                     LANA_MT_OCI_MANIFEST, "config", cfg_desc, "layers", layers);
+                if (s->annotations && json_object_size(s->annotations))
+                        json_object_set(manifest, "annotations", s->annotations);
+                r = put_json(out, manifest, LANA_MT_OCI_MANIFEST, ret_desc, err);
+        }
+        json_decref(cfg);
+        json_decref(cfg_desc);
+        json_decref(manifest);
+        json_decref(layers);
+        json_decref(diff_ids);
+        json_decref(history);
+        return r;
+}
+
+static char *dir_of(const char *path)
+{
+        _cleanup_free_ char *c = xstrdup(path);
+        return xstrdup(dirname(c));
+}
+
+/* docker-archive: the layout's files plus manifest.json, as `docker save` writes since v25. */
+static int export_docker_archive(struct lana_layout *l, json_t *mdesc, char **refs,
+                                 const char *path, struct lana_error **err)
+{
+        struct lana_digest d;
+        json_t *m = NULL;
+        int r = lana_descriptor_parse(mdesc, NULL, &d, NULL, err);
+        if (r >= 0)
+                r = lana_layout_read_json(l, &d, &m, err);
+        if (r < 0)
+                return r;
+        json_t *layers = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(json_object_get(m, "layers"), i, x)
+        {
+                const char *dg = json_string_value(json_object_get(x, "digest"));
+                json_array_append_new(layers, json_sprintf("blobs/sha256/%s", dg + 7));
+        }
+        const char *cd = json_string_value(json_object_get(json_object_get(m, "config"),
+                                                           "digest"));
+        json_t *tags = json_array();
+        for (size_t k = 0; refs && refs[k]; k++) {
+                /* docker wants "name:tag" with docker.io shortened */
+                const char *t = refs[k];
+                if (!strncmp(t, "docker.io/library/", 18))
+                        t += 18;
+                else if (!strncmp(t, "docker.io/", 10))
+                        t += 10;
+                json_array_append_new(tags, json_string(t));
+        }
+        json_t *dm = json_pack("[{s:s+,s:o,s:o}]", "Config", "blobs/sha256/", cd + 7, "RepoTags",
+                               tags, "Layers", layers);
+        json_decref(m);
+        size_t len;
+        _cleanup_free_ char *s = lana_json_canonical(dm, &len);
+        json_decref(dm);
+        /* manifest.json rides along in the (temporary) layout dir and is exported with it */
+        _cleanup_close_ int dfd = open(lana_layout_path(l), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return lana_error_setsys(err, -errno, "%s", lana_layout_path(l));
+        r = write_file_atomic_at(dfd, "manifest.json", s, len, 0644, err);
+        if (r < 0)
+                return r;
+        return lana_layout_export_archive(l, path, err);
+}
+
+static void strv_push(char ***v, size_t *n, char *s)
+{
+        *v = xrealloc(*v, (*n + 2) * sizeof **v);
+        (*v)[(*n)++] = s;
+        (*v)[*n] = NULL;
+}
+
+static void strv_free(char **v)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* The names to write: -t references plus image:tag for every spec tag. Store and docker-archive
+ * outputs use full references; OCI layouts name images by tag alone. */
+static int decide_refs(const struct lana_build_options *o, const struct lana_spec *s,
+                       char ***ret, struct lana_error **err)
+{
+        char **refs = NULL;
+        size_t n = 0;
+        bool tag_only = o->output == LANA_OUTPUT_OCI_DIR || o->output == LANA_OUTPUT_OCI_ARCHIVE;
+        int r = 0;
+        for (size_t i = 0; r >= 0 && o->tags && o->tags[i]; i++) {
+                struct lana_reference ref;
+                r = lana_reference_parse(o->tags[i], "latest", &ref, err);
+                if (r < 0) {
+                        r = lana_error_wrap(err, r, "--tag");
+                        break;
+                }
+                strv_push(&refs, &n, tag_only ? xstrdup(ref.tag ? ref.tag : "latest")
+                                              : lana_reference_format(&ref));
+                lana_reference_release(&ref);
+        }
+        if (r >= 0 && s->image) {
+                struct lana_reference ref;
+                r = lana_reference_parse(s->image, NULL, &ref, err);
+                if (r >= 0) {
+                        _cleanup_free_ char *repo = lana_reference_repository(&ref);
+                        lana_reference_release(&ref);
+                        if (s->n_tags == 0 && n == 0)
+                                strv_push(&refs, &n,
+                                          tag_only ? xstrdup("latest")
+                                                   : xasprintf("%s:latest", repo));
+                        for (size_t i = 0; i < s->n_tags; i++)
+                                strv_push(&refs, &n,
+                                          tag_only ? xstrdup(s->tags[i])
+                                                   : xasprintf("%s:%s", repo, s->tags[i]));
+                }
+        } else if (r >= 0 && tag_only) {
+                for (size_t i = 0; i < s->n_tags; i++)
+                        strv_push(&refs, &n, xstrdup(s->tags[i]));
+        }
+        if (r >= 0 && n == 0 && o->output == LANA_OUTPUT_STORE)
+                r = lana_error_set(err, -EINVAL,
+                                   "%s: no image name: set 'image:' in the spec or pass --tag",
+                                   s->path);
+        if (r < 0) {
+                strv_free(refs);
+                return r;
+        }
+        if (n == 0)
+                strv_push(&refs, &n, xstrdup("latest"));
+        for (size_t i = 0; i < n; i++)
+                for (size_t j = i + 1; j < n;) {
+                        if (strcmp(refs[i], refs[j]) != 0) {
+                                j++;
+                                continue;
+                        }
+                        free(refs[j]);
+                        memmove(&refs[j], &refs[j + 1], (n - j) * sizeof *refs);
+                        n--;
+                }
+        *ret = refs;
+        return 0;
+}
+
+static int decide_platforms(const struct lana_build_options *o, const struct lana_spec *s,
+                            struct lana_platform **ret, size_t *ret_n, struct lana_error **err)
+{
+        struct lana_platform *plats = NULL;
+        size_t n = 0;
+        if (o->platforms) {
+                _cleanup_free_ char *list = xstrdup(o->platforms);
+                char *save = NULL;
+                for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                        plats = xrealloc(plats, (n + 1) * sizeof *plats);
+                        int r = lana_platform_parse(t, &plats[n], err);
+                        if (r < 0) {
+                                free(plats);
+                                return lana_error_wrap(err, r, "--platform");
+                        }
+                        n++;
+                }
+                if (n == 0)
+                        return lana_error_set(err, -EINVAL, "--platform: empty list");
+        } else if (s->n_platforms) {
+                plats = xnew(struct lana_platform, s->n_platforms);
+                memcpy(plats, s->platforms, s->n_platforms * sizeof *plats);
+                n = s->n_platforms;
+        } else {
+                plats = xnew(struct lana_platform, 1);
+                lana_platform_host(&plats[0]);
+                n = 1;
+        }
+        *ret = plats;
+        *ret_n = n;
+        return 0;
+}
+
+static int decide_profile(const struct lana_build_options *o, const struct lana_spec *s,
+                          struct lana_compress_profile *prof, struct lana_error **err)
+{
+        *prof = s->compression;
+        if (o->compression) {
+                enum lana_compression algo;
+                int r = lana_compression_parse(o->compression, &algo, err);
+                if (r < 0)
+                        return lana_error_wrap(err, r, "--compression");
+                if (algo != prof->algo || !s->has_level)
+                        lana_compress_profile_default(algo, prof);
+        }
+        if (o->level)
+                prof->level = o->level;
+        return lana_compress_profile_validate(prof, err);
+}
+
+static int open_output(const struct lana_build_options *o, struct lana_layout **ret,
+                       char **ret_tmpdir, struct lana_error **err)
+{
+        *ret_tmpdir = NULL;
+        if (o->output == LANA_OUTPUT_STORE) {
+                if (!o->store)
+                        return lana_error_set(err, -EINVAL, "no store to build into");
+                return lana_layout_open(lana_layout_path(lana_store_layout(o->store)), false,
+                                        ret, err);
+        }
+        if (o->output == LANA_OUTPUT_OCI_DIR)
+                return lana_layout_open(o->output_path, true, ret, err);
+        _cleanup_free_ char *d = dir_of(o->output_path);
+        char *tmp = xasprintf("%s/.lana-img-export-XXXXXX", d);
+        if (!mkdtemp(tmp)) {
+                int r = lana_error_setsys(err, -errno, "%s", o->output_path);
+                free(tmp);
+                return r;
+        }
+        *ret_tmpdir = tmp;
+        return lana_layout_open(tmp, true, ret, err);
+}
+
+_public_ int lana_build(const struct lana_build_options *o, struct lana_build_result *ret,
+                        struct lana_error **err)
+{
+        *ret = (struct lana_build_result){ 0 };
+        struct lana_spec *s = NULL;
+        struct lana_platform *plats = NULL;
+        size_t nplat = 0;
+        char **refs = NULL;
+        struct plan **plans = NULL;
+        struct base *bases = NULL;
+        struct lana_layout *out = NULL;
+        char *tmpdir = NULL;
+        json_t *descs = json_array(), *top = NULL;
+        struct lana_compress_profile prof;
+
+        int r = lana_spec_load(o->spec_path, &s, err);
+        if (r >= 0)
+                r = decide_platforms(o, s, &plats, &nplat, err);
+        if (r >= 0)
+                r = decide_profile(o, s, &prof, err);
+        if (r >= 0)
+                r = decide_refs(o, s, &refs, err);
+        if (r >= 0 && o->output == LANA_OUTPUT_DOCKER_ARCHIVE && nplat > 1)
+                r = lana_error_set(err, -EINVAL, "docker-archive holds one platform; %zu given",
+                                   nplat);
+        if (r < 0)
+                goto out;
+
+        /* plan everything (all validation) before writing anything */
+        plans = xnew(struct plan *, nplat);
+        bases = xnew(struct base, nplat);
+        for (size_t i = 0; r >= 0 && i < nplat; i++) {
+                r = plan_platform(s, &plats[i], &plans[i], err);
+                if (r >= 0)
+                        r = load_base(o, s, &plats[i], &bases[i], err);
+        }
+        if (r >= 0)
+                r = open_output(o, &out, &tmpdir, err);
+        if (r < 0)
+                goto out;
+
+        unsigned jobs = o->jobs ? o->jobs : (unsigned)MAX(1L, sysconf(_SC_NPROCESSORS_ONLN));
+        for (size_t i = 0; r >= 0 && i < nplat; i++) {
+                json_t *d = NULL;
+                r = build_platform(o, s, plans[i], &bases[i], out, &prof, jobs, &d, err);
+                if (r >= 0) {
+                        json_object_set_new(d, "platform", lana_platform_to_json(&plats[i]));
+                        json_array_append_new(descs, d);
+                }
+        }
+        if (r >= 0 && nplat == 1) {
+                top = json_deep_copy(json_array_get(descs, 0));
+                json_object_del(top, "platform");
+        } else if (r >= 0) {
+                json_t *idx = json_pack("{s:i,s:s,s:O}", "schemaVersion", 2, "mediaType",
+                                        LANA_MT_OCI_INDEX, "manifests", descs);
+                if (s->annotations && json_object_size(s->annotations))
+                        json_object_set(idx, "annotations", s->annotations);
+                r = put_json(out, idx, LANA_MT_OCI_INDEX, &top, err);
+                json_decref(idx);
+        }
+        for (size_t i = 0; r >= 0 && refs[i]; i++)
+                r = lana_layout_set_ref(out, refs[i], top, err);
+        if (r >= 0 && o->output == LANA_OUTPUT_OCI_ARCHIVE)
+                r = lana_layout_export_archive(out, o->output_path, err);
+        if (r >= 0 && o->output == LANA_OUTPUT_DOCKER_ARCHIVE)
+                r = export_docker_archive(out, top, refs, o->output_path, err);
+        if (r >= 0) {
+                lana_descriptor_parse(top, NULL, &ret->digest, NULL, NULL);
+                ret->media_type = xstrdup(json_string_value(json_object_get(top, "mediaType")));
+                ret->refs = TAKE_PTR(refs);
+        }
+out:
+        json_decref(top);
+        json_decref(descs);
+        lana_layout_free(out);
+        if (tmpdir)
+                rm_rf_at(AT_FDCWD, tmpdir);
+        free(tmpdir);
+        for (size_t i = 0; plans && i < nplat; i++) {
+                plan_free(plans[i]);
+                base_release(&bases[i]);
+        }
+        free(plans);
+        free(bases);
+        strv_free(refs);
+        free(plats);
+        lana_spec_free(s);
+        return r;
+}
+
+_public_ void lana_build_result_release(struct lana_build_result *r)
+{
+        strv_free(r->refs);
+        free(r->media_type);
+        *r = (struct lana_build_result){ 0 };
+}

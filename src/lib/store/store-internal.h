@@ -1,0 +1,16 @@
+/*
+ * store-internal.h — what the store's files share: the layout struct and the tree walker.
+ */
+#pragma once
+
+#include "lana/store.h"
+
+struct lana_layout {
+        char *path;
+        int dirfd;
+        int blobsfd;
+};
+
+int layout_walk(struct lana_layout *l, json_t *desc, int depth,
+                int (*fn)(struct lana_layout *l, json_t *desc, void *ud), void *ud,
+                struct lana_error **err);
