@@ -1,0 +1,53 @@
+# Thin wrapper around meson/ninja. The two commands a new user needs (as root on Debian 12):
+#   make demo   install what is missing, build, build the example image, show digest and config
+#   make test   install what the tests need, build, run every suite, print "N passed, N failed"
+BUILD ?= build
+LANA := $(BUILD)/lana-img
+DEMO_ROOT := $(CURDIR)/.demo/store
+
+BUILD_DEPS := meson ninja-build pkg-config gcc libc6-dev libarchive-dev libssl-dev \
+	libdeflate-dev libzstd-dev libjansson-dev libfyaml-dev libelf-dev python3
+TEST_DEPS := libcmocka-dev bats skopeo umoci gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+	jq zstd pigz gzip clang
+
+.PHONY: all deps test-deps build demo test soak fuzz bench clean format
+
+all: build
+
+deps:
+	@tools/install-deps $(BUILD_DEPS)
+
+test-deps:
+	@tools/install-deps $(BUILD_DEPS) $(TEST_DEPS)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+examples/api/target/x86_64-unknown-linux-musl/release/lana-api: examples/api/src/lana-api.c
+	@mkdir -p $(dir $@)
+	gcc -static -O2 -o $@ $<
+
+demo: deps build examples/api/target/x86_64-unknown-linux-musl/release/lana-api
+	@echo "== building examples/api into $(DEMO_ROOT)"
+	$(LANA) --root $(DEMO_ROOT) build --platform linux/amd64 examples/api
+	@echo "== images"
+	$(LANA) --root $(DEMO_ROOT) images
+	@echo "== config of registry.example.com/lana/api:latest"
+	$(LANA) --root $(DEMO_ROOT) inspect registry.example.com/lana/api:latest | \
+		jq '{digest, config: .config.config, layers: [.layers[] | {digest, size}]}' 2>/dev/null || \
+		$(LANA) --root $(DEMO_ROOT) inspect registry.example.com/lana/api:latest
+
+test: test-deps build
+	@tools/run-tests $(BUILD)
+
+soak fuzz bench:
+	@echo "make $@: not available yet (see issues)"; exit 1
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) .demo
