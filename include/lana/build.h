@@ -74,6 +74,7 @@ int lana_output_parse(const char *s, enum lana_output_kind *ret_kind, char **ret
 struct lana_build_progress {
         void (*layer_start)(void *ud, const char *platform, const char *layer, uint64_t bytes);
         void (*layer_bytes)(void *ud, uint64_t in, uint64_t out);
+        /* in == 0 with out > 0 means the layer came from the build cache */
         void (*layer_done)(void *ud, const char *platform, const char *layer, uint64_t in,
                            uint64_t out, const char *digest, double seconds);
         void *userdata;
@@ -91,6 +92,7 @@ struct lana_build_options {
         const char *output_path;
         struct lana_store *store; /* needed for store output and store-ref bases */
         const char *rootfs_dir;   /* the in-tree base skeleton */
+        bool no_cache;            /* neither use nor fill the build cache */
         const struct lana_build_progress *progress;
 };
 

@@ -138,3 +138,21 @@ int lana_layout_image_summary(struct lana_layout *l, json_t *desc, json_t **ret,
  * "mediaType","index","manifests":[<manifest description + "platform">]}. */
 int lana_layout_image_describe(struct lana_layout *l, json_t *desc, json_t **ret,
                                struct lana_error **err);
+
+/* ---- build cache ($ROOT/cache) ----
+ * Maps a layer key (a digest computed by the builder from everything that determines a layer's
+ * bytes) to the layer's descriptor and diff_id. An entry is only returned while its blob is in
+ * the store with the recorded size, and prune deletes entries whose blob is gone, so an entry
+ * never outlives its blob. */
+/* 0 on a hit (*ret_desc a new reference), -ENOENT on a miss. */
+int lana_store_cache_lookup(struct lana_store *s, const struct lana_digest *key, json_t **ret_desc,
+                            struct lana_digest *ret_diff_id);
+int lana_store_cache_record(struct lana_store *s, const struct lana_digest *key, json_t *desc,
+                            const struct lana_digest *diff_id, struct lana_error **err);
+/* A slot names where a layer comes from (spec, layer, platform); it remembers that this layer
+ * was built before, which is when a content-hash lookup is worth its read. */
+bool lana_store_cache_slot_known(struct lana_store *s, const struct lana_digest *slot);
+int lana_store_cache_slot_mark(struct lana_store *s, const struct lana_digest *slot,
+                               struct lana_error **err);
+/* Removes cache entries whose blob is missing; returns how many were removed. */
+int lana_store_cache_gc(struct lana_store *s, struct lana_error **err);

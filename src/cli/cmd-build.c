@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lana/build.h"
@@ -30,6 +31,7 @@ static void help(void)
                "  -o, --output DEST        oci:DIR, oci-archive:FILE or docker-archive:FILE "
                "instead of the store\n"
                "      --digest-file F      write the image digest to F\n"
+               "      --no-cache           neither use nor fill the layer cache\n"
                "  -q, --quiet              no progress lines\n\n"
                "SOURCE_DATE_EPOCH sets every timestamp (default 0).\n"
                "Prints the digest of the manifest (one platform) or index (several).\n\n"
@@ -42,16 +44,58 @@ static void help(void)
 
 static bool quiet;
 
+/* Progress: on a terminal one live line per layer, rewritten in place; otherwise one plain line
+ * when each layer is done. */
+struct progress_state {
+        bool tty;
+        char label[128];
+        uint64_t total;
+        double start;
+};
+
+static double mono_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void pg_start(void *ud, const char *platform, const char *layer, uint64_t bytes)
 {
-        (void)ud, (void)platform, (void)layer, (void)bytes;
+        struct progress_state *p = ud;
+        snprintf(p->label, sizeof p->label, "%s %s", platform, layer);
+        p->total = bytes;
+        p->start = mono_now();
+        if (p->tty) {
+                fprintf(stderr, "\r\033[K%s: starting", p->label);
+                fflush(stderr);
+        }
+}
+
+static void pg_bytes(void *ud, uint64_t in, uint64_t out)
+{
+        struct progress_state *p = ud;
+        if (!p->tty)
+                return;
+        char a[32], b[32];
+        double dt = mono_now() - p->start;
+        fprintf(stderr, "\r\033[K%s: %s in, %s out, %.0f MB/s", p->label, cli_size(in, a),
+                cli_size(out, b), dt > 0 ? (double)in / dt / 1e6 : 0.0);
+        fflush(stderr);
 }
 
 static void pg_done(void *ud, const char *platform, const char *layer, uint64_t in, uint64_t out,
                     const char *digest, double seconds)
 {
-        (void)ud;
+        struct progress_state *p = ud;
         char a[32], b[32];
+        if (p->tty)
+                fputs("\r\033[K", stderr);
+        if (in == 0 && out > 0) {
+                fprintf(stderr, "%s %s: cached, %s %.19s\n", platform, layer, cli_size(out, b),
+                        digest);
+                return;
+        }
         double mbs = seconds > 0 ? (double)in / seconds / 1e6 : 0;
         fprintf(stderr, "%s %s: %s -> %s in %.2fs (%.0f MB/s) %.19s\n", platform, layer,
                 cli_size(in, a), cli_size(out, b), seconds, mbs, digest);
@@ -107,6 +151,7 @@ int cmd_build(struct cli *cli, int argc, char **argv)
                 { "output", required_argument, NULL, 'o' },
                 { "digest-file", required_argument, NULL, 'D' },
                 { "quiet", no_argument, NULL, 'q' },
+                { "no-cache", no_argument, NULL, 'N' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -150,6 +195,9 @@ int cmd_build(struct cli *cli, int argc, char **argv)
                 case 'q':
                         quiet = true;
                         break;
+                case 'N':
+                        o.no_cache = true;
+                        break;
                 case 'h':
                         help();
                         return EXIT_OK;
@@ -172,7 +220,11 @@ int cmd_build(struct cli *cli, int argc, char **argv)
         o.output_path = out_path;
         if (parse_epoch(&o.epoch, &err) < 0)
                 return cli_fail(err);
-        struct lana_build_progress pg = { .layer_start = pg_start, .layer_done = pg_done };
+        struct progress_state ps = { .tty = isatty(STDERR_FILENO) == 1 };
+        struct lana_build_progress pg = { .layer_start = pg_start,
+                                          .layer_bytes = pg_bytes,
+                                          .layer_done = pg_done,
+                                          .userdata = &ps };
         o.progress = quiet ? NULL : &pg;
 
         struct lana_store *store = NULL;

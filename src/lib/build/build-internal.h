@@ -45,3 +45,11 @@ int plan_expand(const char *in, const struct lana_platform *p, char **ret);
 /* Checks that an ELF file's machine matches the platform; non-ELF files pass. */
 int elf_check_machine(int fd, const char *what, const struct lana_platform *p,
                       struct lana_error **err);
+
+/* Cache keys (layer-key.c). */
+int layer_stat_key(const struct plan_layer *l, const char *profile, int64_t epoch,
+                   struct lana_digest *ret, struct lana_error **err);
+int layer_content_key(const struct plan_layer *l, const char *profile, int64_t epoch,
+                      struct lana_digest *ret, struct lana_error **err);
+void layer_slot(const char *spec_path, const char *layer, const char *platform,
+                struct lana_digest *ret);

@@ -55,6 +55,8 @@ struct layer_out {
         json_t *desc;
         struct lana_digest diff_id;
         char *created_by;
+        struct lana_digest stat_key, content_key, slot;
+        bool have_stat_key, have_content_key;
 };
 
 static double now_seconds(void)
@@ -169,6 +171,72 @@ static int write_layer(struct lana_layout *out, const struct plan_layer *l, int6
         lana_writer_free(comp);
         lana_blob_writer_free(bw);
         return r < 0 ? lana_error_wrap(err, r, "layer %s (%s)", l->name, platform) : 0;
+}
+
+static bool cache_enabled(const struct lana_build_options *o)
+{
+        return o->store && o->output == LANA_OUTPUT_STORE && !o->no_cache;
+}
+
+/* Looks the layer up in the build cache: first by stat key (no reads), then, for a layer built
+ * before from the same place, by content key. Fills lo->keys for recording after a miss. */
+static int cached_layer(const struct lana_build_options *o, const struct lana_spec *s,
+                        const struct plan_layer *l, const struct lana_compress_profile *prof,
+                        const char *platform, struct layer_out *lo, bool *ret_hit,
+                        struct lana_error **err)
+{
+        *ret_hit = false;
+        if (!cache_enabled(o))
+                return 0;
+        _cleanup_free_ char *ps = lana_compress_profile_string(prof);
+        double t0 = now_seconds();
+        int r = layer_stat_key(l, ps, o->epoch, &lo->stat_key, err);
+        if (r < 0)
+                return r;
+        lo->have_stat_key = true;
+        json_t *desc = NULL;
+        bool hit = lana_store_cache_lookup(o->store, &lo->stat_key, &desc, &lo->diff_id) == 0;
+        layer_slot(s->path, l->name, platform, &lo->slot);
+        if (!hit && lana_store_cache_slot_known(o->store, &lo->slot)) {
+                r = layer_content_key(l, ps, o->epoch, &lo->content_key, err);
+                if (r < 0)
+                        return r;
+                lo->have_content_key = true;
+                hit = lana_store_cache_lookup(o->store, &lo->content_key, &desc,
+                                              &lo->diff_id) == 0;
+                if (hit)
+                        r = lana_store_cache_record(o->store, &lo->stat_key, desc, &lo->diff_id,
+                                                    err);
+        }
+        if (!hit || r < 0) {
+                json_decref(desc);
+                return r;
+        }
+        lo->desc = desc;
+        lo->created_by = xasprintf("lana-img build: layer %s", l->name);
+        *ret_hit = true;
+        const struct lana_build_progress *pg = o->progress;
+        if (pg && pg->layer_done) {
+                uint64_t size = (uint64_t)json_integer_value(json_object_get(desc, "size"));
+                pg->layer_done(pg->userdata, platform, l->name, 0, size,
+                               json_string_value(json_object_get(desc, "digest")),
+                               now_seconds() - t0);
+        }
+        return 0;
+}
+
+static int cache_layer(const struct lana_build_options *o, struct layer_out *lo,
+                       struct lana_error **err)
+{
+        if (!cache_enabled(o) || !lo->have_stat_key)
+                return 0;
+        int r = lana_store_cache_record(o->store, &lo->stat_key, lo->desc, &lo->diff_id, err);
+        if (r >= 0 && lo->have_content_key)
+                r = lana_store_cache_record(o->store, &lo->content_key, lo->desc, &lo->diff_id,
+                                            err);
+        if (r >= 0)
+                r = lana_store_cache_slot_mark(o->store, &lo->slot, err);
+        return r;
 }
 
 static void base_release(struct base *b)
@@ -373,7 +441,13 @@ static int build_platform(const struct lana_build_options *o, const struct lana_
                 todo[n++] = &pl->layers[i];
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 struct layer_out lo = { 0 };
-                r = write_layer(out, todo[i], o->epoch, prof, jobs, pname, o->progress, &lo, err);
+                bool hit = false;
+                r = cached_layer(o, s, todo[i], prof, pname, &lo, &hit, err);
+                if (r >= 0 && !hit)
+                        r = write_layer(out, todo[i], o->epoch, prof, jobs, pname, o->progress,
+                                        &lo, err);
+                if (r >= 0 && !hit)
+                        r = cache_layer(o, &lo, err);
                 if (r < 0)
                         break;
                 json_array_append_new(layers, lo.desc);

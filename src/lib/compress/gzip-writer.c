@@ -7,6 +7,11 @@
  * bytes depend only on the input, the level and the block size — never on the thread count or on
  * how the caller sliced its writes.
  *
+ * Blocks that are incompressible (already compressed or encrypted data) are detected by
+ * compressing four 16 KiB samples at level 1; when every sample fails to shrink by 2%, the block
+ * is stored instead of searched for matches, which costs almost nothing and loses at most a few
+ * bytes. The decision depends on the block's bytes only, so determinism is unaffected.
+ *
  * Memory is bounded: a ring of 2*jobs+2 slots, each holding one input block and its compressed
  * output. The calling thread fills slots and, whenever the ring is full or the stream ends, emits
  * finished slots strictly in order to the next writer (which hashes and writes them), so hashing
@@ -52,10 +57,32 @@ struct gzip_writer {
         int shutdown;
 };
 
+#define PROBE_SLICE ((size_t)16 << 10)
+#define PROBE_SLICES 4
+
+/* True when none of the sampled slices of the block compresses by at least 2% at level 1. */
+static bool block_incompressible(struct libdeflate_compressor *probe, const unsigned char *in,
+                                 size_t len, unsigned char *scratch)
+{
+        if (len < PROBE_SLICES * PROBE_SLICE)
+                return false;
+        for (size_t i = 0; i < PROBE_SLICES; i++) {
+                const unsigned char *slice = in + i * (len / PROBE_SLICES);
+                size_t limit = PROBE_SLICE - PROBE_SLICE / 50;
+                /* 0 means the output did not fit under the limit: the slice did not shrink */
+                if (libdeflate_deflate_compress(probe, slice, PROBE_SLICE, scratch, limit) != 0)
+                        return false;
+        }
+        return true;
+}
+
 static void *worker_main(void *arg)
 {
         struct gzip_writer *g = arg;
         struct libdeflate_compressor *c = libdeflate_alloc_compressor(g->level);
+        struct libdeflate_compressor *probe = libdeflate_alloc_compressor(1);
+        struct libdeflate_compressor *store = libdeflate_alloc_compressor(0);
+        unsigned char *scratch = xmalloc(PROBE_SLICE);
         pthread_mutex_lock(&g->lock);
         for (;;) {
                 while (!g->shutdown && g->slots[g->compress].state != SLOT_READY)
@@ -67,8 +94,12 @@ static void *worker_main(void *arg)
                 s->state = SLOT_BUSY;
                 pthread_mutex_unlock(&g->lock);
 
-                size_t n = c ? libdeflate_gzip_compress(c, s->in, s->in_len, s->out, g->out_cap)
-                             : 0;
+                struct libdeflate_compressor *use = c;
+                if (probe && store && block_incompressible(probe, s->in, s->in_len, scratch))
+                        use = store;
+                size_t n = use ? libdeflate_gzip_compress(use, s->in, s->in_len, s->out,
+                                                          g->out_cap)
+                               : 0;
 
                 pthread_mutex_lock(&g->lock);
                 s->out_len = n;
@@ -80,6 +111,9 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_unlock(&g->lock);
         libdeflate_free_compressor(c);
+        libdeflate_free_compressor(probe);
+        libdeflate_free_compressor(store);
+        free(scratch);
         return NULL;
 }
 
@@ -228,6 +262,11 @@ int gzip_writer_new(const struct lana_compress_profile *p, unsigned jobs, struct
         g->block_size = p->block_size ? p->block_size : LANA_GZIP_BLOCK_SIZE;
         g->out_cap = libdeflate_gzip_compress_bound(probe, g->block_size);
         libdeflate_free_compressor(probe);
+        struct libdeflate_compressor *stored = libdeflate_alloc_compressor(0);
+        if (stored) {
+                g->out_cap = MAX(g->out_cap, libdeflate_gzip_compress_bound(stored, g->block_size));
+                libdeflate_free_compressor(stored);
+        }
         g->level = p->level;
         g->nslots = 2 * jobs + 2;
         g->slots = xnew(struct slot, g->nslots);

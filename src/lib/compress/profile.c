@@ -79,7 +79,7 @@ _public_ char *lana_compress_profile_string(const struct lana_compress_profile *
 {
         switch (p->algo) {
         case LANA_COMPRESSION_GZIP:
-                return xasprintf("lana-gzip/1 libdeflate-%s level=%d block=%zu",
+                return xasprintf("lana-gzip/2 libdeflate-%s level=%d block=%zu stored-if-incompressible",
                                  LIBDEFLATE_VERSION_STRING, p->level, p->block_size);
         case LANA_COMPRESSION_ZSTD:
                 return xasprintf("lana-zstd/1 libzstd-%s level=%d mt checksum",

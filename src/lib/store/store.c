@@ -117,6 +117,12 @@ _public_ int lana_store_prune(struct lana_store *s, uint64_t *ret_blobs, uint64_
                 if (errno != EINTR)
                         return lana_error_setsys(err, -errno, "lock %s/gc.lock", s->root);
         int r = lana_layout_gc(s->layout, ret_blobs, ret_bytes, err);
+        /* a cache entry never outlives its blob */
+        if (r >= 0) {
+                int q = lana_store_cache_gc(s, err);
+                if (q < 0)
+                        r = q;
+        }
         _cleanup_free_ char *tmp = xasprintf("%s/tmp", s->root);
         /* leftovers of killed commands; nobody else runs while we hold the lock */
         (void)rm_rf_at(AT_FDCWD, tmp);
