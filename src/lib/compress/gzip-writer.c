@@ -27,6 +27,9 @@
 #include "alloc.h"
 #include "compress-internal.h"
 
+/* Bounds memory whatever --jobs says: (2 * 16 + 2) slots of about 2 MiB each. */
+#define GZIP_MAX_THREADS 16u
+
 enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_BUSY, SLOT_DONE };
 
 struct slot {
@@ -268,6 +271,8 @@ int gzip_writer_new(const struct lana_compress_profile *p, unsigned jobs, struct
                 libdeflate_free_compressor(stored);
         }
         g->level = p->level;
+        /* more threads than this cannot help and would only grow the ring */
+        jobs = MIN(jobs, GZIP_MAX_THREADS);
         g->nslots = 2 * jobs + 2;
         g->slots = xnew(struct slot, g->nslots);
         for (unsigned i = 0; i < g->nslots; i++) {

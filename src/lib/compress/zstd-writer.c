@@ -12,6 +12,12 @@
 #include "alloc.h"
 #include "compress-internal.h"
 
+/* Fixed job size: part of the output format (recorded in the profile), and with the worker cap it
+ * bounds memory: each worker holds about two jobs of input and output. The output does not depend
+ * on the number of workers, so capping them never changes bytes. */
+#define ZSTD_JOB_SIZE (4 << 20)
+#define ZSTD_MAX_WORKERS 4u
+
 struct zstd_writer {
         struct lana_writer base;
         ZSTD_CCtx *cctx;
@@ -79,7 +85,9 @@ int zstd_writer_new(const struct lana_compress_profile *p, unsigned jobs, struct
         if (ZSTD_isError(e = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, p->level)) ||
             ZSTD_isError(e = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_checksumFlag, 1)) ||
             ZSTD_isError(e = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_contentSizeFlag, 0)) ||
-            ZSTD_isError(e = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_nbWorkers, (int)jobs))) {
+            ZSTD_isError(e = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_jobSize, ZSTD_JOB_SIZE)) ||
+            ZSTD_isError(e = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_nbWorkers,
+                                                    (int)MIN(jobs, ZSTD_MAX_WORKERS)))) {
                 zstd_free(&z->base);
                 return lana_error_set(err, -ENOTSUP, "zstd: %s (multithreading required)",
                                       ZSTD_getErrorName(e));
