@@ -156,3 +156,14 @@ int lana_store_cache_slot_mark(struct lana_store *s, const struct lana_digest *s
                                struct lana_error **err);
 /* Removes cache entries whose blob is missing; returns how many were removed. */
 int lana_store_cache_gc(struct lana_store *s, struct lana_error **err);
+
+/* ---- partial blobs (resumable downloads) ----
+ * A partial blob lives as ".partial-<hex>" in blobs/sha256 (same filesystem, so publishing is a
+ * rename), survives an interrupted process so the next pull resumes it, and is removed by gc. */
+/* Opens (creating) the partial file for d; ret_size gets the bytes already there. */
+int lana_layout_partial_open(struct lana_layout *l, const struct lana_digest *d, int *ret_fd,
+                             uint64_t *ret_size, struct lana_error **err);
+/* Verifies the whole partial file hashes to d, fsyncs it and publishes it as the blob. */
+int lana_layout_partial_commit(struct lana_layout *l, const struct lana_digest *d, int fd,
+                               struct lana_error **err);
+void lana_layout_partial_discard(struct lana_layout *l, const struct lana_digest *d);

@@ -227,6 +227,22 @@ int cmd_build(struct cli *cli, int argc, char **argv)
                                           .userdata = &ps };
         o.progress = quiet ? NULL : &pg;
 
+        /* check where the digest goes before building, not after */
+        _cleanup_close_ int digest_dfd = -1;
+        _cleanup_free_ char *digest_name = NULL;
+        if (digest_file) {
+                _cleanup_free_ char *copy = xstrdup(digest_file);
+                char *slash = strrchr(copy, '/');
+                digest_name = xstrdup(slash ? slash + 1 : copy);
+                if (slash)
+                        *slash = '\0';
+                digest_dfd = open(slash ? (*copy ? copy : "/") : ".",
+                                  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (digest_dfd < 0 || !*digest_name)
+                        return cli_usage_error("build", "--digest-file %s: %s", digest_file,
+                                               digest_dfd < 0 ? strerror(errno)
+                                                              : "not a file name");
+        }
         struct lana_store *store = NULL;
         int r = cli_open_store(cli, o.output == LANA_OUTPUT_STORE, &store, &err);
         if (r < 0)
@@ -238,18 +254,8 @@ int cmd_build(struct cli *cli, int argc, char **argv)
         if (r < 0)
                 return cli_fail(err);
         if (digest_file) {
-                _cleanup_free_ char *copy = xstrdup(digest_file);
-                char *slash = strrchr(copy, '/');
-                const char *name = slash ? slash + 1 : copy;
-                if (slash)
-                        *slash = '\0';
-                _cleanup_close_ int dfd = open(slash ? (*copy ? copy : "/") : ".",
-                                               O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd < 0)
-                        r = lana_error_setsys(&err, -errno, "--digest-file %s", digest_file);
-                else
-                        r = write_file_atomic_at(dfd, name, res.digest.str,
-                                                 strlen(res.digest.str), 0644, &err);
+                r = write_file_atomic_at(digest_dfd, digest_name, res.digest.str,
+                                         strlen(res.digest.str), 0644, &err);
                 if (r < 0) {
                         lana_build_result_release(&res);
                         return cli_fail(err);

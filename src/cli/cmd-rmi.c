@@ -37,6 +37,11 @@ int cmd_rmi(struct cli *cli, int argc, char **argv)
                 return cli_fail(err);
         int rc = EXIT_OK;
         for (int i = optind; i < argc; i++) {
+                if (!strncmp(argv[i], "oci-archive:", 12)) {
+                        rc = cli_usage_error("rmi", "'%s': archives cannot be changed in place",
+                                             argv[i]);
+                        continue;
+                }
                 struct lana_image img;
                 int r = lana_image_open(store, argv[i], &img, &err);
                 if (r >= 0 && !img.name)

@@ -36,6 +36,9 @@ int cmd_tag(struct cli *cli, int argc, char **argv)
                 return cli_usage_error("tag", "expected SRC and DST");
         const char *src = argv[optind], *dst = argv[optind + 1];
         struct lana_error *err = NULL;
+        if (!strncmp(dst, "oci-archive:", 12) || !strncmp(dst, "docker-archive:", 15))
+                return cli_usage_error("tag", "DST '%s': archives cannot be tagged in place; "
+                                       "use a store name or oci:DIR[:TAG]", dst);
         bool dst_oci = !strncmp(dst, "oci:", 4);
         struct lana_store *store = NULL;
         if (cli_open_store(cli, !dst_oci, &store, &err) < 0)

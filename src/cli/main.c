@@ -152,6 +152,10 @@ int main(int argc, char **argv)
                 if (strcmp(commands[i].name, name) != 0)
                         continue;
                 int first = optind;
+                /* getopt prefixes its messages with argv[0]: make it "lana-img CMD" */
+                char label[64];
+                snprintf(label, sizeof label, "lana-img %s", name);
+                argv[first] = label;
                 cli_reset_getopt();
                 return commands[i].run(&cli, argc - first, argv + first);
         }

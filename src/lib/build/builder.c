@@ -506,8 +506,10 @@ static int export_docker_archive(struct lana_layout *l, json_t *mdesc, char **re
                                                            "digest"));
         json_t *tags = json_array();
         for (size_t k = 0; refs && refs[k]; k++) {
-                /* docker wants "name:tag" with docker.io shortened */
+                /* docker wants "name:tag" with docker.io shortened; bare tags name nothing */
                 const char *t = refs[k];
+                if (!strchr(t, '/'))
+                        continue;
                 if (!strncmp(t, "docker.io/library/", 18))
                         t += 18;
                 else if (!strncmp(t, "docker.io/", 10))
@@ -618,6 +620,11 @@ static int decide_platforms(const struct lana_build_options *o, const struct lan
                 for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                         plats = xrealloc(plats, (n + 1) * sizeof *plats);
                         int r = lana_platform_parse(t, &plats[n], err);
+                        for (size_t k = 0; r >= 0 && k < n; k++)
+                                if (lana_platform_equal(&plats[k], &plats[n]) &&
+                                    !strcmp(plats[k].variant, plats[n].variant))
+                                        r = lana_error_set(err, -EINVAL,
+                                                           "platform '%s' listed twice", t);
                         if (r < 0) {
                                 free(plats);
                                 return lana_error_wrap(err, r, "--platform");
@@ -741,8 +748,16 @@ _public_ int lana_build(const struct lana_build_options *o, struct lana_build_re
                 r = put_json(out, idx, LANA_MT_OCI_INDEX, &top, err);
                 json_decref(idx);
         }
-        for (size_t i = 0; r >= 0 && refs[i]; i++)
-                r = lana_layout_set_ref(out, refs[i], top, err);
+        for (size_t i = 0; r >= 0 && refs[i]; i++) {
+                /* inside archives (docker-archive's index.json) images are named by tag */
+                const char *name = refs[i];
+                if (o->output == LANA_OUTPUT_DOCKER_ARCHIVE) {
+                        const char *colon = strrchr(name, ':');
+                        if (colon && !strchr(colon, '/'))
+                                name = colon + 1;
+                }
+                r = lana_layout_set_ref(out, name, top, err);
+        }
         if (r >= 0 && o->output == LANA_OUTPUT_OCI_ARCHIVE)
                 r = lana_layout_export_archive(out, o->output_path, err);
         if (r >= 0 && o->output == LANA_OUTPUT_DOCKER_ARCHIVE)

@@ -140,10 +140,29 @@ static mode_t default_mode(const struct walk *w, const struct stat *st)
         return (st->st_mode & 0111) ? 0755 : 0644;
 }
 
+static bool utf8_valid(const char *s)
+{
+        const unsigned char *u = (const unsigned char *)s;
+        while (*u) {
+                int n = *u < 0x80 ? 0 : (*u & 0xe0) == 0xc0 ? 1 : (*u & 0xf0) == 0xe0 ? 2
+                                      : (*u & 0xf8) == 0xf0 ? 3 : -1;
+                if (n < 0 || (n == 1 && *u < 0xc2))
+                        return false;
+                u++;
+                for (int i = 0; i < n; i++, u++)
+                        if ((*u & 0xc0) != 0x80)
+                                return false;
+        }
+        return true;
+}
+
 /* Adds the host object at host (already lstat'ed) as image path `path`. */
 static int add_object(struct walk *w, int dirfd, const char *name, const char *host,
                       const char *path, const struct stat *st)
 {
+        if (!utf8_valid(path))
+                return lana_error_set(w->err, -EINVAL, "%s: %s: file name is not valid UTF-8",
+                                      w->origin, host);
         if (w->layer->n >= MAX_ENTRIES_PER_LAYER)
                 return lana_error_set(w->err, -E2BIG, "%s: more than %u entries in one layer",
                                       w->origin, MAX_ENTRIES_PER_LAYER);
@@ -178,6 +197,12 @@ static int add_object(struct walk *w, int dirfd, const char *name, const char *h
                                                  host);
                 }
                 buf[n] = '\0';
+                if (!utf8_valid(buf)) {
+                        entry_release(&e);
+                        return lana_error_set(w->err, -EINVAL,
+                                              "%s: %s: symlink target is not valid UTF-8",
+                                              w->origin, host);
+                }
                 e.type = LANA_TAR_SYMLINK;
                 e.link = xstrdup(buf);
                 e.mode = 0777;

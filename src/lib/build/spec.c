@@ -70,7 +70,7 @@ static int fail(struct ctx *c, struct fy_node *n, const char *key, const char *f
 static int get_str(struct ctx *c, struct fy_node *n, const char *key, char **ret)
 {
         if (!n || fy_node_get_type(n) != FYNT_SCALAR || fy_node_is_alias(n))
-                return fail(c, n, key, "expected a string");
+                return fail(c, n, key, n ? "expected a string" : "missing value");
         size_t len;
         const char *s = fy_node_get_scalar(n, &len);
         if (!s)
@@ -205,12 +205,12 @@ static int take_keys(struct ctx *c, struct fy_node *n, const char *where, struct
                      size_t nkeys)
 {
         if (!n || fy_node_get_type(n) != FYNT_MAPPING)
-                return fail(c, n, where, "expected a mapping");
+                return fail(c, n, *where ? where : "document", "expected a mapping");
         void *it = NULL;
         struct fy_node_pair *p;
         while ((p = fy_node_mapping_iterate(n, &it))) {
                 _cleanup_free_ char *k = NULL;
-                int r = get_str(c, fy_node_pair_key(p), where, &k);
+                int r = get_str(c, fy_node_pair_key(p), *where ? where : "key", &k);
                 if (r < 0)
                         return r;
                 size_t i;
@@ -223,7 +223,10 @@ static int take_keys(struct ctx *c, struct fy_node *n, const char *where, struct
                         return fail(c, fy_node_pair_key(p), full, "unknown key");
                 }
                 *keys[i].slot = fy_node_pair_value(p);
-                if (!*keys[i].slot) {
+                if (!*keys[i].slot || (fy_node_get_type(*keys[i].slot) == FYNT_SCALAR &&
+                                       fy_node_get_scalar(*keys[i].slot, NULL) &&
+                                       fy_node_get_style(*keys[i].slot) == FYNS_PLAIN &&
+                                       !*fy_node_get_scalar(*keys[i].slot, NULL))) {
                         _cleanup_free_ char *full =
                                 *where ? xasprintf("%s.%s", where, k) : xstrdup(k);
                         return fail(c, fy_node_pair_key(p), full, "missing value");
@@ -378,9 +381,10 @@ static int parse_ports(struct ctx *c, struct fy_node *n, json_t *cfg)
                 if (port < 1 || port > 65535 ||
                     (*end && strcmp(end, "/tcp") && strcmp(end, "/udp") && strcmp(end, "/sctp"))) {
                         _cleanup_free_ char *k = xasprintf("config.expose[%zu]", i);
+                        r = fail(c, n, k, "'%s' is not PORT[/tcp|/udp|/sctp]", p);
                         json_decref(ports);
                         json_decref(obj);
-                        return fail(c, n, k, "'%s' is not PORT[/tcp|/udp|/sctp]", p);
+                        return r;
                 }
                 _cleanup_free_ char *key = xasprintf("%ld%s", port, *end ? end : "/tcp");
                 json_object_set_new(obj, key, json_object());
@@ -496,11 +500,12 @@ static int parse_config(struct ctx *c, struct fy_node *n, struct lana_spec *s)
                 json_array_foreach(v, i, x)
                 {
                         if (json_string_value(x)[0] != '/') {
+                                r = fail(c, volumes, "config.volumes",
+                                             "'%s' must be an absolute path",
+                                             json_string_value(x));
                                 json_decref(v);
                                 json_decref(obj);
-                                return fail(c, volumes, "config.volumes",
-                                            "'%s' must be an absolute path",
-                                            json_string_value(x));
+                                return r;
                         }
                         json_object_set_new(obj, json_string_value(x), json_object());
                 }
@@ -592,8 +597,12 @@ static int parse_root(struct ctx *c, struct fy_node *root, struct lana_spec *s)
         }
         if (level) {
                 uint32_t lv;
-                if ((r = get_u32(c, level, "level", &lv)) < 0)
+                _cleanup_free_ char *t = NULL;
+                if ((r = get_str(c, level, "level", &t)) < 0)
                         return r;
+                if (strspn(t, "0123456789") != strlen(t) || !*t || strlen(t) > 3)
+                        return fail(c, level, "level", "'%s' is not a compression level", t);
+                lv = (uint32_t)atoi(t);
                 s->compression.level = (int)MIN(lv, 1000u);
                 s->has_level = true;
                 struct lana_error *e = NULL;
@@ -613,35 +622,57 @@ static int parse_root(struct ctx *c, struct fy_node *root, struct lana_spec *s)
         return 0;
 }
 
+/* libfyaml reports syntax errors as text ("<source>:LINE:COL: error: MESSAGE"); keep the first. */
+static void diag_capture(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+        (void)diag;
+        struct lana_buf *b = user;
+        if (b->len == 0 || !memchr(b->data, '\n', b->len))
+                (void)lana_buf_append(b, buf, MIN(len, b->max - MIN(b->max, b->len)));
+}
+
+static int yaml_syntax_error(const char *path, struct lana_buf *diag, struct lana_error **err)
+{
+        const char *text = diag->data ? diag->data : "";
+        const char *p = strstr(text, ">:");
+        int line = 0, col = 0, used = 0;
+        if (p && sscanf(p + 2, "%d:%d: error: %n", &line, &col, &used) >= 2 && used > 0) {
+                const char *msg = p + 2 + used;
+                int n = (int)strcspn(msg, "\n");
+                return lana_error_set(err, -EINVAL, "%s:%d: invalid YAML: %.*s", path, line, n,
+                                      msg);
+        }
+        return lana_error_set(err, -EINVAL, "%s: invalid YAML", path);
+}
+
 _public_ int lana_spec_parse(const char *data, size_t len, const char *path, const char *dir,
                              struct lana_spec **ret, struct lana_error **err)
 {
         if (len > MAX_SPEC_SIZE)
                 return lana_error_set(err, -EINVAL, "%s: larger than %zu bytes", path,
                                       MAX_SPEC_SIZE);
+        struct lana_buf dbuf;
+        lana_buf_init(&dbuf, 4096);
         struct fy_diag_cfg dcfg;
         fy_diag_cfg_default(&dcfg);
         dcfg.fp = NULL;
-        dcfg.output_fn = NULL;
+        dcfg.output_fn = diag_capture;
+        dcfg.user = &dbuf;
+        dcfg.colorize = false;
         dcfg.level = FYET_ERROR;
         struct fy_diag *diag = fy_diag_create(&dcfg);
         struct fy_parse_cfg cfg = {
-                .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_DISABLE_RECYCLING,
+                .flags = FYPCF_DISABLE_RECYCLING,
                 .diag = diag,
         };
         struct fy_document *doc = fy_document_build_from_string(&cfg, data, len);
         if (!doc) {
-                void *it = NULL;
-                struct fy_diag_error *de = diag ? fy_diag_errors_iterate(diag, &it) : NULL;
-                int r;
-                if (de)
-                        r = lana_error_set(err, -EINVAL, "%s:%d: invalid YAML: %s", path,
-                                           de->line + 1, de->msg);
-                else
-                        r = lana_error_set(err, -EINVAL, "%s: invalid YAML", path);
+                int r = yaml_syntax_error(path, &dbuf, err);
+                lana_buf_release(&dbuf);
                 fy_diag_destroy(diag);
                 return r;
         }
+        lana_buf_release(&dbuf);
         struct lana_spec *s = xnew(struct lana_spec, 1);
         s->path = xstrdup(path);
         s->dir = xstrdup(dir);

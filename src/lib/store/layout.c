@@ -588,3 +588,59 @@ _public_ int lana_layout_select_manifest(struct lana_layout *l, json_t *desc,
         json_decref(idx);
         return r;
 }
+
+/* ---- partial blobs ---- */
+
+static char *partial_name(const struct lana_digest *d)
+{
+        return xasprintf(".partial-%s", d->hex);
+}
+
+_public_ int lana_layout_partial_open(struct lana_layout *l, const struct lana_digest *d,
+                                      int *ret_fd, uint64_t *ret_size, struct lana_error **err)
+{
+        _cleanup_free_ char *name = partial_name(d);
+        int fd = openat(l->blobsfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return lana_error_setsys(err, -errno, "partial blob %s", d->str);
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
+                close(fd);
+                return lana_error_setsys(err, r, "partial blob %s", d->str);
+        }
+        *ret_fd = fd;
+        *ret_size = (uint64_t)st.st_size;
+        return 0;
+}
+
+_public_ int lana_layout_partial_commit(struct lana_layout *l, const struct lana_digest *d, int fd,
+                                        struct lana_error **err)
+{
+        struct lana_digest got;
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return lana_error_setsys(err, -errno, "partial blob %s", d->str);
+        int r = lana_digest_fd(fd, &got, NULL, err);
+        if (r < 0)
+                return r;
+        if (!lana_digest_equal(&got, d)) {
+                lana_layout_partial_discard(l, d);
+                return lana_error_set(err, -EBADMSG, "blob %s: content hashes to %s", d->str,
+                                      got.str);
+        }
+        if (fsync(fd) < 0)
+                return lana_error_setsys(err, -errno, "sync blob %s", d->str);
+        _cleanup_free_ char *name = partial_name(d);
+        if (renameat(l->blobsfd, name, l->blobsfd, d->hex) < 0)
+                return lana_error_setsys(err, -errno, "publish blob %s", d->str);
+        r = fsync_dirfd(l->blobsfd);
+        if (r < 0)
+                return lana_error_setsys(err, r, "sync %s/blobs/sha256", l->path);
+        return 0;
+}
+
+_public_ void lana_layout_partial_discard(struct lana_layout *l, const struct lana_digest *d)
+{
+        _cleanup_free_ char *name = partial_name(d);
+        unlinkat(l->blobsfd, name, 0);
+}

@@ -64,6 +64,31 @@ static int mark_one(struct lana_layout *l, json_t *desc, void *ud)
         return 0;
 }
 
+/* Marks everything reachable that can be read, going on past missing or broken children:
+ * garbage collection must never lose a healthy platform because a sibling is damaged. */
+static void mark_tolerant(struct lana_layout *l, json_t *desc, struct hexset *live, int depth)
+{
+        const char *mt;
+        struct lana_digest d;
+        if (depth > 8 || lana_descriptor_parse(desc, &mt, &d, NULL, NULL) < 0)
+                return;
+        hexset_add(live, d.hex);
+        if (!lana_media_type_is_index(mt) && !lana_media_type_is_manifest(mt))
+                return;
+        json_t *doc = NULL;
+        if (lana_layout_read_json(l, &d, &doc, NULL) < 0)
+                return;
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(doc, "manifests"), i, c)
+                mark_tolerant(l, c, live, depth + 1);
+        json_array_foreach(json_object_get(doc, "layers"), i, c)
+                mark_tolerant(l, c, live, depth + 1);
+        if (json_object_get(doc, "config"))
+                mark_tolerant(l, json_object_get(doc, "config"), live, depth + 1);
+        json_decref(doc);
+}
+
 static int mark_all(struct lana_layout *l, struct hexset *live, bool tolerate,
                     struct lana_error **err)
 {
@@ -75,6 +100,10 @@ static int mark_all(struct lana_layout *l, struct hexset *live, bool tolerate,
         json_t *m;
         json_array_foreach(ms, i, m)
         {
+                if (tolerate) {
+                        mark_tolerant(l, m, live, 0);
+                        continue;
+                }
                 struct lana_error *e = NULL;
                 r = layout_walk(l, m, 0, mark_one, live, &e);
                 if (r < 0 && !tolerate) {

@@ -48,13 +48,16 @@ static int store_open(const char *root, bool create, struct lana_store **ret,
                 if (stat(p, &st) < 0)
                         return lana_error_set(err, -ENOENT, "store %s does not exist", root);
         }
-        int r = mkdir_p_at(AT_FDCWD, root, 0700);
+        int r = create ? mkdir_p_at(AT_FDCWD, root, 0700) : 0;
         if (r < 0)
                 return lana_error_setsys(err, r, "create store %s", root);
         _cleanup_free_ char *tmp = xasprintf("%s/tmp", root);
-        (void)mkdir(tmp, 0700);
+        if (create)
+                (void)mkdir(tmp, 0700);
         _cleanup_free_ char *lock = xasprintf("%s/gc.lock", root);
         _cleanup_close_ int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lfd < 0 && !create && (errno == EACCES || errno == EROFS || errno == EPERM))
+                lfd = open(lock, O_RDONLY | O_CLOEXEC); /* reading a store needs no write */
         if (lfd < 0)
                 return lana_error_setsys(err, -errno, "%s", lock);
         while (flock(lfd, LOCK_SH) < 0)
@@ -62,7 +65,7 @@ static int store_open(const char *root, bool create, struct lana_store **ret,
                         return lana_error_setsys(err, -errno, "lock %s", lock);
         _cleanup_free_ char *oci = xasprintf("%s/oci", root);
         struct lana_layout *l = NULL;
-        r = lana_layout_open(oci, true, &l, err);
+        r = lana_layout_open(oci, create, &l, err);
         if (r < 0)
                 return lana_error_wrap(err, r, "store %s", root);
         struct lana_store *s = xnew(struct lana_store, 1);
