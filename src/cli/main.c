@@ -20,6 +20,10 @@ static const struct command commands[] = {
         { "rmi", cmd_rmi, "remove an image name" },
         { "prune", cmd_prune, "delete blobs no image refers to" },
         { "fsck", cmd_fsck, "verify every blob and every image in the store" },
+        { "push", cmd_push, "upload an image to a registry" },
+        { "pull", cmd_pull, "fetch an image from a registry into the store" },
+        { "login", cmd_login, "check and save credentials for a registry" },
+        { "logout", cmd_logout, "forget the credentials for a registry" },
 };
 
 static void usage(FILE *f)
