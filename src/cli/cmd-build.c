@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lana/build.h"
+#include "lana/registry.h"
 #include "alloc.h"
 #include "cli.h"
 #include "fs-util.h"
@@ -32,6 +33,8 @@ static void help(void)
                "instead of the store\n"
                "      --digest-file F      write the image digest to F\n"
                "      --no-cache           neither use nor fill the layer cache\n"
+               "      --push               push every name to its registry after building\n"
+               "      --tls-verify=false, --authfile F, --cert-dir D   as for 'lana-img push'\n"
                "  -q, --quiet              no progress lines\n\n"
                "SOURCE_DATE_EPOCH sets every timestamp (default 0).\n"
                "Prints the digest of the manifest (one platform) or index (several).\n\n"
@@ -152,6 +155,10 @@ int cmd_build(struct cli *cli, int argc, char **argv)
                 { "digest-file", required_argument, NULL, 'D' },
                 { "quiet", no_argument, NULL, 'q' },
                 { "no-cache", no_argument, NULL, 'N' },
+                { "push", no_argument, NULL, 'U' },
+                { "tls-verify", required_argument, NULL, 'T' },
+                { "authfile", required_argument, NULL, 'A' },
+                { "cert-dir", required_argument, NULL, 'E' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -159,6 +166,8 @@ int cmd_build(struct cli *cli, int argc, char **argv)
         _cleanup_free_ char **tags = xnew(char *, (size_t)argc + 1);
         size_t ntags = 0;
         const char *spec = NULL, *digest_file = NULL, *output = NULL;
+        bool push = false;
+        struct lana_registry_options ro = { 0 };
         unsigned level = 0;
         int c;
         while ((c = getopt_long(argc, argv, "f:t:j:o:qh", opts, NULL)) != -1) {
@@ -197,6 +206,21 @@ int cmd_build(struct cli *cli, int argc, char **argv)
                         break;
                 case 'N':
                         o.no_cache = true;
+                        break;
+                case 'U':
+                        push = true;
+                        break;
+                case 'T':
+                        if (strcmp(optarg, "true") && strcmp(optarg, "false"))
+                                return cli_usage_error("build", "--tls-verify '%s': expected "
+                                                       "true or false", optarg);
+                        ro.tls_verify_off = !strcmp(optarg, "false");
+                        break;
+                case 'A':
+                        ro.auth_file = optarg;
+                        break;
+                case 'E':
+                        ro.cert_dir = optarg;
                         break;
                 case 'h':
                         help();
@@ -243,6 +267,8 @@ int cmd_build(struct cli *cli, int argc, char **argv)
                                                digest_dfd < 0 ? strerror(errno)
                                                               : "not a file name");
         }
+        if (push && output)
+                return cli_usage_error("build", "--push works with the store, not --output");
         struct lana_store *store = NULL;
         int r = cli_open_store(cli, o.output == LANA_OUTPUT_STORE, &store, &err);
         if (r < 0)
@@ -250,9 +276,23 @@ int cmd_build(struct cli *cli, int argc, char **argv)
         o.store = store;
         struct lana_build_result res;
         r = lana_build(&o, &res, &err);
+        for (size_t i = 0; r >= 0 && push && res.refs && res.refs[i]; i++) {
+                struct lana_image img;
+                r = lana_image_open(store, res.refs[i], &img, &err);
+                if (r < 0)
+                        break;
+                struct lana_digest pd;
+                r = lana_push(store, img.layout, img.desc, res.refs[i], &ro, &pd, NULL, &err);
+                lana_image_release(&img);
+                if (r >= 0 && !quiet)
+                        fprintf(stderr, "pushed %s\n", res.refs[i]);
+        }
         lana_store_free(store);
-        if (r < 0)
+        if (r < 0) {
+                if (res.refs)
+                        lana_build_result_release(&res);
                 return cli_fail(err);
+        }
         if (digest_file) {
                 r = write_file_atomic_at(digest_dfd, digest_name, res.digest.str,
                                          strlen(res.digest.str), 0644, &err);
