@@ -143,8 +143,15 @@ int mkdir_p_at(int dirfd, const char *path, mode_t mode)
                         continue;
                 char c = *s;
                 *s = '\0';
-                if (p[0] && mkdirat(dirfd, p, mode) < 0 && errno != EEXIST)
-                        return -errno;
+                if (p[0] && mkdirat(dirfd, p, mode) < 0) {
+                        if (errno != EEXIST)
+                                return -errno;
+                        struct stat st;
+                        if (fstatat(dirfd, p, &st, 0) < 0)
+                                return -errno;
+                        if (!S_ISDIR(st.st_mode))
+                                return -ENOTDIR;
+                }
                 *s = c;
                 if (!c)
                         break;

@@ -198,6 +198,7 @@ static int get_string_map(struct ctx *c, struct fy_node *n, const char *key, jso
 struct keyspec {
         const char *name;
         struct fy_node **slot;
+        struct fy_node *key; /* filled in: the key node, for lines of empty values */
 };
 
 /* Checks that a mapping only has known keys and stores each value node in its slot. */
@@ -223,6 +224,7 @@ static int take_keys(struct ctx *c, struct fy_node *n, const char *where, struct
                         return fail(c, fy_node_pair_key(p), full, "unknown key");
                 }
                 *keys[i].slot = fy_node_pair_value(p);
+                keys[i].key = fy_node_pair_key(p);
                 if (!*keys[i].slot || (fy_node_get_type(*keys[i].slot) == FYNT_SCALAR &&
                                        fy_node_get_scalar(*keys[i].slot, NULL) &&
                                        fy_node_get_style(*keys[i].slot) == FYNS_PLAIN &&
@@ -381,7 +383,8 @@ static int parse_ports(struct ctx *c, struct fy_node *n, json_t *cfg)
                 if (port < 1 || port > 65535 ||
                     (*end && strcmp(end, "/tcp") && strcmp(end, "/udp") && strcmp(end, "/sctp"))) {
                         _cleanup_free_ char *k = xasprintf("config.expose[%zu]", i);
-                        r = fail(c, n, k, "'%s' is not PORT[/tcp|/udp|/sctp]", p);
+                        r = fail(c, fy_node_sequence_get_by_index(n, (int)i), k,
+                                 "'%s' is not PORT[/tcp|/udp|/sctp]", p);
                         json_decref(ports);
                         json_decref(obj);
                         return r;
@@ -426,7 +429,8 @@ static int parse_env(struct ctx *c, struct fy_node *n, json_t *cfg)
                         {
                                 const char *s = json_string_value(v);
                                 if (!strchr(s, '=') || s[0] == '=') {
-                                        r = fail(c, n, "config.env",
+                                        _cleanup_free_ char *k = xasprintf("config.env[%zu]", i);
+                                        r = fail(c, fy_node_sequence_get_by_index(n, (int)i), k,
                                                  "'%s' is not NAME=VALUE", s);
                                         break;
                                 }
@@ -500,9 +504,10 @@ static int parse_config(struct ctx *c, struct fy_node *n, struct lana_spec *s)
                 json_array_foreach(v, i, x)
                 {
                         if (json_string_value(x)[0] != '/') {
-                                r = fail(c, volumes, "config.volumes",
-                                             "'%s' must be an absolute path",
-                                             json_string_value(x));
+                                _cleanup_free_ char *k = xasprintf("config.volumes[%zu]", i);
+                                r = fail(c, fy_node_sequence_get_by_index(volumes, (int)i), k,
+                                         "'%s' must be an absolute path",
+                                         json_string_value(x));
                                 json_decref(v);
                                 json_decref(obj);
                                 return r;
@@ -573,7 +578,7 @@ static int parse_root(struct ctx *c, struct fy_node *root, struct lana_spec *s)
                 if ((r = for_each_item(c, platforms, "platforms", parse_platform, s)) < 0)
                         return r;
                 if (s->n_platforms == 0)
-                        return fail(c, platforms, "platforms", "empty list");
+                        return fail(c, keys[2].key, "platforms", "empty list");
         }
         if (base) {
                 if ((r = get_str(c, base, "base", &s->base)) < 0)
@@ -665,21 +670,40 @@ _public_ int lana_spec_parse(const char *data, size_t len, const char *path, con
                 .flags = FYPCF_DISABLE_RECYCLING,
                 .diag = diag,
         };
-        struct fy_document *doc = fy_document_build_from_string(&cfg, data, len);
-        if (!doc) {
-                int r = yaml_syntax_error(path, &dbuf, err);
-                lana_buf_release(&dbuf);
+        struct fy_parser *fyp = fy_parser_create(&cfg);
+        if (!fyp)
+                abort();
+        struct fy_document *doc = NULL;
+        int r = 0;
+        if (fy_parser_set_string(fyp, data, len) != 0 || !(doc = fy_parse_load_document(fyp)))
+                r = yaml_syntax_error(path, &dbuf, err);
+        if (r >= 0) {
+                /* a second document would be silently ignored: refuse it */
+                struct fy_document *extra = fy_parse_load_document(fyp);
+                if (extra) {
+                        fy_parse_document_destroy(fyp, extra);
+                        r = lana_error_set(err, -EINVAL,
+                                           "%s: holds more than one YAML document", path);
+                } else if (dbuf.len) {
+                        r = yaml_syntax_error(path, &dbuf, err);
+                }
+        }
+        lana_buf_release(&dbuf);
+        if (r < 0) {
+                if (doc)
+                        fy_parse_document_destroy(fyp, doc);
+                fy_parser_destroy(fyp);
                 fy_diag_destroy(diag);
                 return r;
         }
-        lana_buf_release(&dbuf);
         struct lana_spec *s = xnew(struct lana_spec, 1);
         s->path = xstrdup(path);
         s->dir = xstrdup(dir);
         s->config = json_object();
         struct ctx c = { .path = path, .err = err };
-        int r = parse_root(&c, fy_document_root(doc), s);
-        fy_document_destroy(doc);
+        r = parse_root(&c, fy_document_root(doc), s);
+        fy_parse_document_destroy(fyp, doc);
+        fy_parser_destroy(fyp);
         fy_diag_destroy(diag);
         if (r < 0) {
                 lana_spec_free(s);

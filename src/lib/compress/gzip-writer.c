@@ -60,6 +60,12 @@ struct gzip_writer {
         int shutdown;
 };
 
+/* The XFL byte libdeflate writes for a level: 4 for the fastest, 2 for the slowest, else 0. */
+static unsigned char gzip_xfl(int level)
+{
+        return level < 2 ? 4 : level >= 8 ? 2 : 0;
+}
+
 #define PROBE_SLICE ((size_t)16 << 10)
 #define PROBE_SLICES 4
 
@@ -103,6 +109,12 @@ static void *worker_main(void *arg)
                 size_t n = use ? libdeflate_gzip_compress(use, s->in, s->in_len, s->out,
                                                           g->out_cap)
                                : 0;
+
+                /* stored members would carry libdeflate's level-0 XFL; every member gets the
+                 * configured level's so the header bytes are the same throughout (the gzip
+                 * CRC covers the data, not this byte) */
+                if (n > 8 && use == store)
+                        s->out[8] = gzip_xfl(g->level);
 
                 pthread_mutex_lock(&g->lock);
                 s->out_len = n;

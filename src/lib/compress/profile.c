@@ -79,10 +79,10 @@ _public_ char *lana_compress_profile_string(const struct lana_compress_profile *
 {
         switch (p->algo) {
         case LANA_COMPRESSION_GZIP:
-                return xasprintf("lana-gzip/2 libdeflate-%s level=%d block=%zu stored-if-incompressible",
+                return xasprintf("lana-gzip/3 libdeflate-%s level=%d block=%zu stored-if-incompressible",
                                  LIBDEFLATE_VERSION_STRING, p->level, p->block_size);
         case LANA_COMPRESSION_ZSTD:
-                return xasprintf("lana-zstd/1 libzstd-%s level=%d mt job=4194304 checksum",
+                return xasprintf("lana-zstd/2 libzstd-%s level=%d mt job=4194304 checksum",
                                  ZSTD_versionString(), p->level);
         default:
                 return xstrdup("none");

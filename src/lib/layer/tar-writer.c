@@ -30,12 +30,15 @@ struct lana_tar_writer {
         locale_t loc;
         char *buf;
         bool finished;
+        bool discard; /* freeing an unfinished archive: swallow what libarchive flushes */
 };
 
 static la_ssize_t tar_cb_write(struct archive *a, void *data, const void *buf, size_t len)
 {
         (void)a;
         struct lana_tar_writer *t = data;
+        if (t->discard)
+                return (la_ssize_t)len;
         if (lana_writer_write(t->next, buf, len, &t->cb_err) < 0)
                 return -1;
         return (la_ssize_t)len;
@@ -194,10 +197,10 @@ _public_ struct lana_tar_writer *lana_tar_writer_free(struct lana_tar_writer *t)
         if (!t)
                 return NULL;
         if (t->a) {
-                /* An unfinished archive must not flush a trailer into a half-written stream. */
-                if (!t->finished)
-                        archive_write_fail(t->a);
-                archive_write_free(t->a);
+                /* An unfinished archive must not flush a trailer into a half-written stream;
+                 * closing normally (bytes discarded) lets libarchive free all it holds. */
+                t->discard = !t->finished;
+                WITH_LOCALE(t) archive_write_free(t->a);
         }
         if (t->loc)
                 freelocale(t->loc);

@@ -41,15 +41,43 @@ static bool path_component_valid(const char *s, size_t n)
         return true;
 }
 
+/* host[:port]: dot-separated labels of letters, digits and inner '-', or a bracketed IPv6
+ * literal; the port is 1..5 digits. */
 static bool domain_valid(const char *s, size_t n)
 {
-        if (n == 0)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char)s[i];
-                if (!(isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+        size_t i = 0;
+        if (n > 0 && s[0] == '[') {
+                const char *close = memchr(s, ']', n);
+                if (!close || close == s + 1)
+                        return false;
+                for (const char *p = s + 1; p < close; p++)
+                        if (!(isxdigit((unsigned char)*p) || *p == ':' || *p == '.'))
+                                return false;
+                i = (size_t)(close - s) + 1;
+        } else {
+                bool label_start = true;
+                for (; i < n && s[i] != ':'; i++) {
+                        unsigned char c = (unsigned char)s[i];
+                        if (c == '.') {
+                                if (label_start || s[i - 1] == '-')
+                                        return false;
+                                label_start = true;
+                                continue;
+                        }
+                        if (!(isalnum(c) || (c == '-' && !label_start)))
+                                return false;
+                        label_start = false;
+                }
+                if (i == 0 || label_start || s[i - 1] == '-')
                         return false;
         }
+        if (i == n)
+                return true;
+        if (s[i] != ':' || n - i - 1 < 1 || n - i - 1 > 5)
+                return false;
+        for (size_t k = i + 1; k < n; k++)
+                if (!isdigit((unsigned char)s[k]))
+                        return false;
         return true;
 }
 

@@ -54,6 +54,21 @@ _public_ int lana_layout_open(const char *path, bool create, struct lana_layout 
                 if (r < 0)
                         return r;
         }
+        if (has_layout) {
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                json_t *j = NULL;
+                int r = read_file_at(fd, "oci-layout", 4096, &text, &len, NULL);
+                if (r >= 0)
+                        r = lana_json_parse_object(text, len, &j, NULL);
+                const char *v = r >= 0 ? json_string_value(json_object_get(j, "imageLayoutVersion"))
+                                       : NULL;
+                bool ok = v && !strncmp(v, "1.", 2);
+                json_decref(j);
+                if (!ok)
+                        return lana_error_set(err, -EBADMSG, "%s: oci-layout is not an OCI image "
+                                              "layout version 1 marker", path);
+        }
         if (create)
                 (void)mkdir_p_at(fd, "blobs/sha256", 0755);
         int blobs = openat(fd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
