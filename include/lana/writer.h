@@ -40,3 +40,10 @@ void lana_writer_freep(struct lana_writer **w);
 struct lana_writer *lana_fd_writer_new(int fd);
 /* A writer that discards its input, counting it. */
 struct lana_writer *lana_null_writer_new(void);
+
+/* A writer that hands the byte stream to a thread of its own, which writes it to `next`: the
+ * stages before and after it then run concurrently. Writes are copied into chunks of
+ * `chunk_size` bytes (small writes coalesce); at most `depth` chunks are queued, which bounds
+ * memory. An error downstream is reported by a later write or by close. */
+int lana_async_writer_new(struct lana_writer *next, size_t chunk_size, unsigned depth,
+                          struct lana_writer **ret, struct lana_error **err);

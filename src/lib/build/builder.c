@@ -18,6 +18,8 @@
 #include "build-internal.h"
 #include "fs-util.h"
 
+#define ASYNC_CHUNK ((size_t)1 << 20)
+#define ASYNC_DEPTH 4u
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 _public_ int lana_output_parse(const char *s, enum lana_output_kind *ret_kind, char **ret_path,
@@ -108,16 +110,24 @@ static int write_layer(struct lana_layout *out, const struct plan_layer *l, int6
         if (pg && pg->layer_start)
                 pg->layer_start(pg->userdata, platform, l->name, total);
 
+        /* tar | async | sha256 (diff_id) | compressor (workers) | async | progress | sha256 |
+         * file: the tar reader, the diff_id hasher feeding the compressor, the compression
+         * workers and the digest hasher writing the blob all run at once */
+        struct lana_writer *head = NULL, *tail = NULL;
         int r = lana_blob_writer_new(out, &bw, err);
         if (r < 0)
                 return r;
         pw.base.next = lana_blob_writer_stream(bw);
-        r = lana_compress_writer_new(prof, jobs, &pw.base, &comp, err);
+        r = lana_async_writer_new(&pw.base, ASYNC_CHUNK, ASYNC_DEPTH, &tail, err);
+        if (r >= 0)
+                r = lana_compress_writer_new(prof, jobs, tail, &comp, err);
         if (r >= 0) {
                 diff = lana_hash_writer_new(comp);
                 pw.tar_side = diff;
-                r = lana_tar_writer_new(diff, &tar, err);
+                r = lana_async_writer_new(diff, ASYNC_CHUNK, ASYNC_DEPTH, &head, err);
         }
+        if (r >= 0)
+                r = lana_tar_writer_new(head, &tar, err);
         for (size_t i = 0; r >= 0 && i < l->n; i++) {
                 const struct plan_entry *e = &l->e[i];
                 struct lana_tar_entry te = { .path = e->path, .type = e->type, .mode = e->mode,
@@ -144,9 +154,13 @@ static int write_layer(struct lana_layout *out, const struct plan_layer *l, int6
         if (r >= 0)
                 r = lana_tar_writer_finish(tar, err);
         if (r >= 0)
+                r = lana_writer_close(head, err);
+        if (r >= 0)
                 r = lana_writer_close(diff, err);
         if (r >= 0)
                 r = lana_writer_close(comp, err);
+        if (r >= 0)
+                r = lana_writer_close(tail, err);
         struct lana_digest digest;
         uint64_t size = 0;
         if (r >= 0)
@@ -166,9 +180,12 @@ static int write_layer(struct lana_layout *out, const struct plan_layer *l, int6
                         pg->layer_done(pg->userdata, platform, l->name, diff->bytes_in, size,
                                        digest.str, now_seconds() - t0);
         }
+        /* upstream first: each stage may still flush into the next while being freed */
         lana_tar_writer_free(tar);
+        lana_writer_free(head);
         lana_writer_free(diff);
         lana_writer_free(comp);
+        lana_writer_free(tail);
         lana_blob_writer_free(bw);
         return r < 0 ? lana_error_wrap(err, r, "layer %s (%s)", l->name, platform) : 0;
 }
@@ -558,6 +575,11 @@ static int decide_refs(const struct lana_build_options *o, const struct lana_spe
         for (size_t i = 0; r >= 0 && o->tags && o->tags[i]; i++) {
                 struct lana_reference ref;
                 r = lana_reference_parse(o->tags[i], "latest", &ref, err);
+                if (r >= 0 && ref.digest) {
+                        lana_reference_release(&ref);
+                        r = lana_error_set(err, -EINVAL, "'%s': a name to give cannot hold a "
+                                           "digest", o->tags[i]);
+                }
                 if (r < 0) {
                         r = lana_error_wrap(err, r, "--tag");
                         break;
@@ -572,7 +594,7 @@ static int decide_refs(const struct lana_build_options *o, const struct lana_spe
                 if (r >= 0) {
                         _cleanup_free_ char *repo = lana_reference_repository(&ref);
                         lana_reference_release(&ref);
-                        if (s->n_tags == 0 && n == 0)
+                        if (s->n_tags == 0)
                                 strv_push(&refs, &n,
                                           tag_only ? xstrdup("latest")
                                                    : xasprintf("%s:latest", repo));

@@ -516,9 +516,18 @@ _public_ int lana_layout_resolve(struct lana_layout *l, const char *name, json_t
                 return lana_error_set(err, -ENOENT, "%s: no image", l->path);
         }
         if (!name && count > 1) {
-                json_decref(ms);
-                return lana_error_set(err, -EINVAL, "%s: holds %d images; name one with :REF",
-                                      l->path, count);
+                /* several names for one image are not ambiguous */
+                const char *d0 = json_string_value(json_object_get(found, "digest"));
+                json_array_foreach(ms, i, m)
+                {
+                        const char *d = json_string_value(json_object_get(m, "digest"));
+                        if (!d || !d0 || strcmp(d, d0) != 0) {
+                                json_decref(ms);
+                                return lana_error_set(err, -EINVAL,
+                                                      "%s: holds %d images; name one with :REF",
+                                                      l->path, count);
+                        }
+                }
         }
         *ret = json_incref(found);
         json_decref(ms);

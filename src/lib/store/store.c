@@ -182,12 +182,15 @@ _public_ int lana_image_open(struct lana_store *store, const char *spec, struct 
                 _cleanup_free_ char *path = NULL;
                 split_location(spec + (archive ? 12 : 4), &path, &ret->name);
                 if (archive) {
-                        char tmpl[] = "/tmp/lana-img-archive-XXXXXX";
+                        const char *tmpbase = getenv("TMPDIR");
+                        char *tmpl = xasprintf("%s/lana-img-archive-XXXXXX",
+                                               tmpbase && *tmpbase ? tmpbase : "/tmp");
                         if (!mkdtemp(tmpl)) {
                                 r = lana_error_setsys(err, -errno, "create temporary directory");
+                                free(tmpl);
                                 goto fail;
                         }
-                        ret->tmpdir = xstrdup(tmpl);
+                        ret->tmpdir = tmpl;
                         r = lana_layout_import_archive(path, tmpl, err);
                         if (r >= 0)
                                 r = lana_layout_open(tmpl, false, &ret->layout, err);
@@ -196,9 +199,25 @@ _public_ int lana_image_open(struct lana_store *store, const char *spec, struct 
                 }
                 if (r < 0)
                         goto fail;
-                r = lana_layout_resolve(ret->layout, ret->name, &ret->desc, err);
-                if (r < 0)
+                struct lana_error *e = NULL;
+                r = lana_layout_resolve(ret->layout, ret->name, &ret->desc, &e);
+                if (r < 0) {
+                        /* name the user's archive, not our scratch copy of it */
+                        if (archive && e) {
+                                const char *msg = e->msg;
+                                size_t tl = strlen(ret->tmpdir);
+                                if (!strncmp(msg, ret->tmpdir, tl))
+                                        msg += tl;
+                                lana_error_set(err, r, "%s%s", path, msg);
+                                lana_error_free(e);
+                        } else if (err) {
+                                lana_error_free(*err);
+                                *err = e;
+                        } else {
+                                lana_error_free(e);
+                        }
                         goto fail;
+                }
                 return 0;
         }
         if (!store) {
