@@ -9,9 +9,11 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lana/digest.h"
 #include "lana/error.h"
 #include "lana/writer.h"
 
@@ -46,3 +48,26 @@ int lana_tar_writer_add_data(struct lana_tar_writer *t, const struct lana_tar_en
 /* Writes the end-of-archive marker. Does not close `next`. */
 int lana_tar_writer_finish(struct lana_tar_writer *t, struct lana_error **err);
 struct lana_tar_writer *lana_tar_writer_free(struct lana_tar_writer *t);
+
+/* ---- unpacking (safe reader) ---- */
+struct lana_unpack_options {
+        bool chown;         /* apply uid/gid from the layer (root); otherwise files stay ours */
+        bool allow_devices; /* create character/block devices (root); otherwise skip them */
+        bool xattr_whiteouts; /* whiteouts as overlay xattrs ("user." namespace, rootless) */
+        uint64_t max_bytes;   /* bound on the uncompressed stream (0: 64 GiB) */
+        uint64_t max_entries; /* bound on entries (0: 4 Mi) */
+};
+
+struct lana_unpack_stats {
+        uint64_t entries, bytes, skipped_devices, whiteouts;
+};
+
+/* Unpacks a layer blob (gzip, zstd or plain tar; detected from its bytes) into the directory
+ * `dirfd` and checks that the uncompressed stream hashes to diff_id. Hostile entries are
+ * refused, never followed: absolute and ".." paths are confined, nothing is written through a
+ * symlink, hardlinks must point at regular files inside the tree, duplicate entries replace
+ * earlier ones. OCI whiteouts become overlay whiteouts (".wh.NAME": a 0/0 character device;
+ * ".wh..wh..opq": the opaque xattr on the directory). */
+int lana_layer_unpack(int blob_fd, int dirfd, const struct lana_digest *diff_id,
+                      const struct lana_unpack_options *o, struct lana_unpack_stats *ret_stats,
+                      struct lana_error **err);
