@@ -131,7 +131,7 @@ static int run_helper(const char *name, const char *host, char **ret_user, char 
         if (r != 0) {
                 close(in[1]);
                 close(out[0]);
-                return lana_error_set(err, -ENOENT, "credential helper %s: %s", prog,
+                return lana_error_set(err, -EACCES, "credential helper %s: %s", prog,
                                       strerror(r));
         }
         signal(SIGPIPE, SIG_IGN);
