@@ -24,6 +24,10 @@ static const struct command commands[] = {
         { "pull", cmd_pull, "fetch an image from a registry into the store" },
         { "login", cmd_login, "check and save credentials for a registry" },
         { "logout", cmd_logout, "forget the credentials for a registry" },
+        { "run", cmd_run, "run a command in a new container" },
+        { "containers", cmd_containers, "list containers" },
+        { "kill", cmd_kill, "send a signal to a container" },
+        { "rm", cmd_rm, "remove containers" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,573 @@
+/*
+ * test-cgroup.c — the container's cgroups on the real host: the limits land in the files the
+ * kernel enforces (in whichever hierarchy applied them), the kernel then enforces them (a child
+ * touching twice its memory limit is OOM-killed and reported as such, a fork loop stops below
+ * the pids limit), a process added is listed in every cgroup, and destroy kills what is left and
+ * removes every directory, sub-cgroups included. Needs root and a writable /sys/fs/cgroup;
+ * elsewhere those cases skip with the reason. The directories are located here independently of
+ * cgroup.c, from /proc/self/cgroup and the conventional mount points.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../src/lib/runtime/runtime-internal.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+#define MiB (1024 * 1024)
+
+static bool need_root(void)
+{
+        if (geteuid() != 0) {
+                fprintf(stderr, "# skipped: needs root (creates cgroups)\n");
+                return false;
+        }
+        if (access("/sys/fs/cgroup", W_OK) != 0) {
+                fprintf(stderr, "# skipped: /sys/fs/cgroup is not writable: %s\n",
+                        strerror(errno));
+                return false;
+        }
+        return true;
+}
+#define REQUIRE_ROOT()                                                                             \
+        do {                                                                                       \
+                if (!need_root()) {                                                                \
+                        skip();                                                                    \
+                        return;                                                                    \
+                }                                                                                  \
+        } while (0)
+
+static bool is_cgroup2(const char *path)
+{
+        struct statfs sf;
+        return statfs(path, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* ---- locating the container's directories without cgroup.c ---- */
+
+struct dirs {
+        char *v2;         /* unified hierarchy, NULL when not mounted */
+        char *v1[3];      /* memory, pids, cpu */
+        char *all[8];     /* every candidate, for the existence checks */
+        int n;
+};
+enum { V1_MEMORY, V1_PIDS, V1_CPU };
+static const char *const v1_name[] = { "memory", "pids", "cpu" };
+
+static bool has_ctl(const char *list, const char *w)
+{
+        size_t wl = strlen(w);
+        for (const char *p = list; *p;) {
+                size_t n = strcspn(p, ",");
+                if (n == wl && !memcmp(p, w, wl))
+                        return true;
+                p += n;
+                p += *p == ',';
+        }
+        return false;
+}
+
+static void dirs_find(struct dirs *d, const char *id)
+{
+        memset(d, 0, sizeof *d);
+        FILE *f = fopen("/proc/self/cgroup", "re");
+        assert_non_null(f);
+        char line[4096];
+        while (fgets(line, sizeof line, f)) {
+                line[strcspn(line, "\n")] = 0;
+                char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+                if (!c2)
+                        continue;
+                *c1 = *c2 = 0;
+                const char *ctls = c1 + 1, *path = c2 + 1;
+                if (!strcmp(path, "/"))
+                        path = "";
+                char *p = NULL;
+                if (!strcmp(line, "0")) {
+                        const char *base = is_cgroup2("/sys/fs/cgroup") ? "/sys/fs/cgroup"
+                                           : is_cgroup2("/sys/fs/cgroup/unified")
+                                                   ? "/sys/fs/cgroup/unified"
+                                                   : NULL;
+                        if (!base)
+                                continue;
+                        assert_true(asprintf(&p, "%s%s/lana-img-%s", base, path, id) > 0);
+                        d->v2 = p;
+                } else {
+                        for (int c = 0; c < 3; c++) {
+                                if (!has_ctl(ctls, v1_name[c]))
+                                        continue;
+                                assert_true(asprintf(&p, "/sys/fs/cgroup/%s%s/lana-img-%s", ctls,
+                                                     path, id) > 0);
+                                d->v1[c] = p;
+                                d->all[d->n++] = p;
+                        }
+                        continue;
+                }
+                d->all[d->n++] = p;
+        }
+        fclose(f);
+}
+
+static void dirs_free(struct dirs *d)
+{
+        for (int i = 0; i < d->n; i++)
+                free(d->all[i]);
+}
+
+static bool exists(const char *dir, const char *file)
+{
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, file ? file : "");
+        struct stat st;
+        return stat(p, &st) == 0;
+}
+
+/* The first line of dir/file, or "" when it cannot be read. */
+static const char *read_line(const char *dir, const char *file)
+{
+        static char buf[4096];
+        char p[4096];
+        buf[0] = 0;
+        if (!dir)
+                return buf;
+        snprintf(p, sizeof p, "%s/%s", dir, file);
+        FILE *f = fopen(p, "re");
+        if (!f)
+                return buf;
+        if (!fgets(buf, sizeof buf, f))
+                buf[0] = 0;
+        fclose(f);
+        buf[strcspn(buf, "\n")] = 0;
+        return buf;
+}
+
+static bool procs_has(const char *dir, pid_t pid)
+{
+        char p[4096], line[64];
+        snprintf(p, sizeof p, "%s/cgroup.procs", dir);
+        FILE *f = fopen(p, "re");
+        if (!f)
+                return false;
+        bool found = false;
+        while (!found && fgets(line, sizeof line, f))
+                found = atoi(line) == pid;
+        fclose(f);
+        return found;
+}
+
+/* ---- fixture: whatever a failing test leaves (children, cgroups) is cleaned up here ---- */
+
+struct fx {
+        struct cgroup *cg;
+        struct dirs d;
+        char id[64];
+        pid_t kids[4];
+};
+
+static int setup(void **state)
+{
+        struct fx *f = calloc(1, sizeof *f);
+        *state = f;
+        return f ? 0 : -1;
+}
+
+static void reap_all(int timeout_ms)
+{
+        for (int t = 0; t < timeout_ms;) {
+                int st;
+                pid_t p = waitpid(-1, &st, WNOHANG);
+                if (p < 0)
+                        return; /* ECHILD: nothing left */
+                if (p == 0) {
+                        struct timespec ts = { 0, 1000000 };
+                        nanosleep(&ts, NULL);
+                        t++;
+                }
+        }
+}
+
+static int teardown(void **state)
+{
+        struct fx *f = *state;
+        for (size_t i = 0; i < sizeof f->kids / sizeof *f->kids; i++)
+                if (f->kids[i] > 0) {
+                        kill(f->kids[i], SIGKILL);
+                        waitpid(f->kids[i], NULL, 0);
+                }
+        cgroup_destroy(f->cg);
+        reap_all(1000);
+        dirs_free(&f->d);
+        free(f);
+        return 0;
+}
+
+static void create(struct fx *f, const char *what, const struct cgroup_limits *lim)
+{
+        snprintf(f->id, sizeof f->id, "t%d-%s", (int)getpid(), what);
+        struct lana_error *e = NULL;
+        int r = cgroup_create(f->id, lim, &f->cg, &e);
+        if (r < 0)
+                fail_msg("cgroup_create: %s", e ? e->msg : strerror(-r));
+        assert_non_null(f->cg);
+        dirs_find(&f->d, f->id);
+}
+
+static void destroy(struct fx *f)
+{
+        cgroup_destroy(f->cg);
+        f->cg = NULL;
+}
+
+static void check_gone(const struct dirs *d)
+{
+        for (int i = 0; i < d->n; i++)
+                if (exists(d->all[i], NULL))
+                        fail_msg("%s left behind", d->all[i]);
+}
+
+/* ---- children ---- */
+
+/* A child that waits for a byte on a pipe, then runs fn (which never returns). */
+struct gated {
+        pid_t pid;
+        int go;
+};
+
+static struct gated spawn_gated(struct fx *f, void (*fn)(int arg), int arg)
+{
+        int p[2];
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(p[1]);
+                char c;
+                if (read(p[0], &c, 1) != 1)
+                        _exit(120);
+                close(p[0]);
+                fn(arg);
+                _exit(121);
+        }
+        close(p[0]);
+        for (size_t i = 0; i < sizeof f->kids / sizeof *f->kids; i++)
+                if (f->kids[i] <= 0) {
+                        f->kids[i] = pid;
+                        break;
+                }
+        return (struct gated){ .pid = pid, .go = p[1] };
+}
+
+static void release(struct gated *g)
+{
+        assert_int_equal(write(g->go, "g", 1), 1);
+        close(g->go);
+        g->go = -1;
+}
+
+/* waitpid with a deadline: a child that does not die must fail the test, not hang it. */
+static int wait_for(struct fx *f, struct gated *g, int timeout_ms)
+{
+        if (g->go >= 0)
+                close(g->go);
+        g->go = -1;
+        for (int t = 0; t < timeout_ms; t++) {
+                int st;
+                pid_t r = waitpid(g->pid, &st, WNOHANG);
+                if (r == g->pid) {
+                        for (size_t i = 0; i < sizeof f->kids / sizeof *f->kids; i++)
+                                if (f->kids[i] == g->pid)
+                                        f->kids[i] = 0;
+                        return st;
+                }
+                assert_true(r == 0);
+                struct timespec ts = { 0, 1000000 };
+                nanosleep(&ts, NULL);
+        }
+        fail_msg("child %d still alive after %d ms", (int)g->pid, timeout_ms);
+        return -1;
+}
+
+static void child_pause(int arg)
+{
+        for (;;)
+                pause();
+}
+
+static void child_eat(int mib)
+{
+        size_t n = (size_t)mib * MiB;
+        volatile char *p = malloc(n);
+        if (!p)
+                _exit(2);
+        for (size_t i = 0; i < n; i += 4096)
+                p[i] = 1;
+        _exit(0);
+}
+
+/* Forks until refused; exits with the number of successful forks (the children pause). */
+static void child_fork_loop(int max)
+{
+        int n = 0;
+        for (; n < max; n++) {
+                pid_t pid = fork();
+                if (pid == 0) {
+                        for (;;)
+                                pause();
+                }
+                if (pid < 0) {
+                        if (errno != EAGAIN)
+                                _exit(200);
+                        break;
+                }
+        }
+        _exit(n);
+}
+
+/* ---- tests ---- */
+
+static void test_invalid_id(void **state)
+{
+        struct cgroup_limits lim = { .memory_bytes = 32 * MiB };
+        const char *bad[] = { "", "a/b", "..", ".", "a b", "a.b", "x\n", "\xc3\xa9t\xc3\xa9",
+                              "lana:1", "0123456789012345678901234567890123456789012345678901234"
+                                        "5678901234" /* 65 */ };
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+                struct cgroup *cg = NULL;
+                struct lana_error *e = NULL;
+                assert_int_equal(cgroup_create(bad[i], &lim, &cg, &e), -EINVAL);
+                assert_null(cg);
+                assert_non_null(e);
+                assert_non_null(strstr(e->msg, "invalid container id"));
+                lana_error_free(e);
+        }
+        struct cgroup *cg = NULL;
+        assert_int_equal(cgroup_create(NULL, &lim, &cg, NULL), -EINVAL);
+        struct cgroup_limits neg = { .pids = -1 };
+        assert_int_equal(cgroup_create("ok", &neg, &cg, NULL), -EINVAL);
+        assert_null(cg);
+        cgroup_destroy(NULL);
+}
+
+static void test_limits_and_membership(void **state)
+{
+        REQUIRE_ROOT();
+        struct fx *f = *state;
+        struct cgroup_limits lim = { .memory_bytes = 32 * MiB, .pids = 20,
+                                     .cpu_quota_us = 50000, .cpu_period_us = 100000 };
+        create(f, "limits", &lim);
+        struct dirs *d = &f->d;
+
+        /* memory: v2 memory.max, or v1 memory.limit_in_bytes (+ memsw) — exactly one */
+        bool mem_v2 = !strcmp(read_line(d->v2, "memory.max"), "33554432");
+        bool mem_v1 = !strcmp(read_line(d->v1[V1_MEMORY], "memory.limit_in_bytes"), "33554432");
+        assert_true(mem_v2 != mem_v1);
+        if (mem_v2 && exists(d->v2, "memory.swap.max"))
+                assert_string_equal(read_line(d->v2, "memory.swap.max"), "0");
+        if (mem_v1 && exists(d->v1[V1_MEMORY], "memory.memsw.limit_in_bytes"))
+                assert_string_equal(
+                        read_line(d->v1[V1_MEMORY], "memory.memsw.limit_in_bytes"), "33554432");
+
+        bool pids_v2 = !strcmp(read_line(d->v2, "pids.max"), "20");
+        bool pids_v1 = !strcmp(read_line(d->v1[V1_PIDS], "pids.max"), "20");
+        assert_true(pids_v2 != pids_v1);
+
+        bool cpu_v2 = !strcmp(read_line(d->v2, "cpu.max"), "50000 100000");
+        bool cpu_v1 = !strcmp(read_line(d->v1[V1_CPU], "cpu.cfs_quota_us"), "50000") &&
+                      !strcmp(read_line(d->v1[V1_CPU], "cpu.cfs_period_us"), "100000");
+        assert_true(cpu_v2 != cpu_v1);
+        fprintf(stderr, "# memory: %s, pids: %s, cpu: %s\n", mem_v2 ? "v2" : "v1",
+                pids_v2 ? "v2" : "v1", cpu_v2 ? "v2" : "v1");
+
+        /* the unified hierarchy always gets one, for tracking; v1 only where a limit went */
+        if (d->v2)
+                assert_true(exists(d->v2, NULL));
+        if (d->v1[V1_MEMORY])
+                assert_true(exists(d->v1[V1_MEMORY], NULL) == mem_v1);
+        if (d->v1[V1_PIDS])
+                assert_true(exists(d->v1[V1_PIDS], NULL) == pids_v1);
+
+        struct gated g = spawn_gated(f, child_pause, 0);
+        assert_int_equal(cgroup_add_pid(f->cg, g.pid, NULL), 0);
+        int created = 0;
+        for (int i = 0; i < d->n; i++) {
+                if (!exists(d->all[i], NULL))
+                        continue;
+                created++;
+                if (!procs_has(d->all[i], g.pid))
+                        fail_msg("pid %d not in %s/cgroup.procs", (int)g.pid, d->all[i]);
+        }
+        assert_true(created >= 1);
+        assert_false(cgroup_oom_killed(f->cg));
+
+        /* a pid that does not exist: the error names the file and the value */
+        struct lana_error *e = NULL;
+        assert_true(cgroup_add_pid(f->cg, 999999999, &e) < 0);
+        assert_non_null(e);
+        assert_non_null(strstr(e->msg, "999999999"));
+        assert_non_null(strstr(e->msg, "cgroup.procs"));
+        lana_error_free(e);
+
+        kill(g.pid, SIGKILL);
+        wait_for(f, &g, 2000);
+        destroy(f);
+        check_gone(d);
+}
+
+static void test_oom(void **state)
+{
+        REQUIRE_ROOT();
+        struct fx *f = *state;
+        struct cgroup_limits lim = { .memory_bytes = 32 * MiB };
+        create(f, "oom", &lim);
+
+        /* below the limit: lives, and nothing is reported */
+        struct gated g = spawn_gated(f, child_eat, 8);
+        assert_int_equal(cgroup_add_pid(f->cg, g.pid, NULL), 0);
+        release(&g);
+        int st = wait_for(f, &g, 5000);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        assert_false(cgroup_oom_killed(f->cg));
+
+        g = spawn_gated(f, child_eat, 64);
+        assert_int_equal(cgroup_add_pid(f->cg, g.pid, NULL), 0);
+        release(&g);
+        st = wait_for(f, &g, 5000);
+        if (!WIFSIGNALED(st))
+                fail_msg("child touching 64 MiB under a 32 MiB limit exited with %d",
+                         WEXITSTATUS(st));
+        assert_int_equal(WTERMSIG(st), SIGKILL);
+        assert_true(cgroup_oom_killed(f->cg));
+
+        destroy(f);
+        check_gone(&f->d);
+}
+
+static void test_pids_limit(void **state)
+{
+        REQUIRE_ROOT();
+        struct fx *f = *state;
+        struct cgroup_limits lim = { .pids = 20 };
+        create(f, "pids", &lim);
+
+        struct gated g = spawn_gated(f, child_fork_loop, 40);
+        assert_int_equal(cgroup_add_pid(f->cg, g.pid, NULL), 0);
+        release(&g);
+        int st = wait_for(f, &g, 5000);
+        assert_true(WIFEXITED(st));
+        int forks = WEXITSTATUS(st);
+        assert_int_not_equal(forks, 200); /* refused with something else than EAGAIN */
+        /* the forking child is one of the 20 */
+        assert_int_equal(forks, 19);
+
+        /* the 19 grandchildren (ours, as subreaper) are killed by destroy */
+        destroy(f);
+        int reaped = 0;
+        for (int t = 0; t < 2000 && reaped < forks;) {
+                pid_t p = waitpid(-1, &st, WNOHANG);
+                assert_true(p >= 0);
+                if (p == 0) {
+                        struct timespec ts = { 0, 1000000 };
+                        nanosleep(&ts, NULL);
+                        t++;
+                        continue;
+                }
+                assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+                reaped++;
+        }
+        assert_int_equal(reaped, forks);
+        check_gone(&f->d);
+}
+
+static void test_destroy_kills_leftovers(void **state)
+{
+        REQUIRE_ROOT();
+        struct fx *f = *state;
+        struct cgroup_limits lim = { .memory_bytes = 64 * MiB, .pids = 50 };
+        create(f, "kill", &lim);
+        struct dirs *d = &f->d;
+        int created = 0;
+        for (int i = 0; i < d->n; i++)
+                created += exists(d->all[i], NULL);
+        assert_true(created >= 1);
+
+        struct gated a = spawn_gated(f, child_pause, 0);
+        struct gated b = spawn_gated(f, child_pause, 0);
+        assert_int_equal(cgroup_add_pid(f->cg, a.pid, NULL), 0);
+        assert_int_equal(cgroup_add_pid(f->cg, b.pid, NULL), 0);
+        /* b in a sub-cgroup the "container" made itself: still killed, still removed */
+        char sub[2048];
+        const char *home = d->v2 ? d->v2 : d->v1[V1_MEMORY];
+        snprintf(sub, sizeof sub, "%s/inner", home);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        char p[4200], val[32];
+        snprintf(p, sizeof p, "%s/cgroup.procs", sub);
+        snprintf(val, sizeof val, "%d", (int)b.pid);
+        int fd = open(p, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, val, strlen(val)), (ssize_t)strlen(val));
+        close(fd);
+        assert_true(procs_has(sub, b.pid));
+
+        destroy(f);
+        int st = wait_for(f, &a, 1000);
+        assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+        st = wait_for(f, &b, 1000);
+        assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+        assert_false(exists(sub, NULL));
+        check_gone(d);
+}
+
+static void test_same_id_twice(void **state)
+{
+        REQUIRE_ROOT();
+        struct fx *f = *state;
+        struct cgroup_limits lim = { .pids = 10 };
+        create(f, "twice", &lim);
+        struct cgroup *cg2 = NULL;
+        struct lana_error *e = NULL;
+        assert_int_equal(cgroup_create(f->id, &lim, &cg2, &e), -EEXIST);
+        assert_null(cg2);
+        assert_non_null(strstr(e->msg, "lana-img-"));
+        lana_error_free(e);
+        /* the failed attempt removed nothing of the first */
+        int left = 0;
+        for (int i = 0; i < f->d.n; i++)
+                left += exists(f->d.all[i], NULL);
+        assert_true(left >= 1);
+        if (f->d.v2)
+                assert_true(exists(f->d.v2, NULL));
+        destroy(f);
+        check_gone(&f->d);
+}
+
+int main(void)
+{
+        /* the pids test's grandchildren are reparented to us so we can see how they died */
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_invalid_id), T(test_limits_and_membership), T(test_oom),
+                T(test_pids_limit),                T(test_destroy_kills_leftovers),
+                T(test_same_id_twice),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
