@@ -71,9 +71,9 @@ _public_ uint64_t lana_pid_start_time(pid_t pid)
         size_t len;
         if (pid <= 0 || read_file_at(AT_FDCWD, path, 4096, &data, &len, NULL) < 0)
                 return 0;
-        /* field 22, counted after the ')' that closes the command name */
+        /* field 22, counted after the ')' that closes the command name; a zombie is gone */
         char *p = strrchr(data, ')');
-        if (!p)
+        if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
                 return 0;
         int field = 2;
         for (char *t = strtok(p + 1, " "); t; t = strtok(NULL, " "))
