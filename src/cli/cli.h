@@ -37,6 +37,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 char *cli_store_root(struct cli *cli);
 /* Opens the store; with `create` false, a missing store yields *ret == NULL and 0. */
 int cli_open_store(struct cli *cli, bool create, struct lana_store **ret, struct lana_error **err);
+/* Option parsing for commands whose only option is --help: returns EXIT_OK after printing the
+ * help, EXIT_USAGE on an unknown option, -1 to go on (optind at the first argument). */
+int cli_help_only(int argc, char **argv, void (*help)(void));
 /* getopt_long wrapper state reset for each command. */
 void cli_reset_getopt(void);
 /* Human sizes: "12.3 MiB". */

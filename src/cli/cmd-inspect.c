@@ -20,15 +20,9 @@ static void help(void)
 
 int cmd_inspect(struct cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, {} };
-        int c;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-                if (c == 'h') {
-                        help();
-                        return EXIT_OK;
-                }
-                return EXIT_USAGE;
-        }
+        int h = cli_help_only(argc, argv, help);
+        if (h >= 0)
+                return h;
         if (argc - optind != 1)
                 return cli_usage_error("inspect", "expected one IMAGE");
         struct lana_error *err = NULL;

@@ -18,15 +18,9 @@ static void help(void)
 
 int cmd_prune(struct cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, {} };
-        int c;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-                if (c == 'h') {
-                        help();
-                        return EXIT_OK;
-                }
-                return EXIT_USAGE;
-        }
+        int h = cli_help_only(argc, argv, help);
+        if (h >= 0)
+                return h;
         if (optind < argc)
                 return cli_usage_error("prune", "unexpected argument '%s'", argv[optind]);
         struct lana_error *err = NULL;

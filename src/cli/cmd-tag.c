@@ -23,15 +23,9 @@ static void help(void)
 
 int cmd_tag(struct cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, {} };
-        int c;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-                if (c == 'h') {
-                        help();
-                        return EXIT_OK;
-                }
-                return EXIT_USAGE;
-        }
+        int h = cli_help_only(argc, argv, help);
+        if (h >= 0)
+                return h;
         if (argc - optind != 2)
                 return cli_usage_error("tag", "expected SRC and DST");
         const char *src = argv[optind], *dst = argv[optind + 1];

@@ -94,6 +94,19 @@ int cli_open_store(struct cli *cli, bool create, struct lana_store **ret, struct
         return 0;
 }
 
+int cli_help_only(int argc, char **argv, void (*help)(void))
+{
+        static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, {} };
+        int c;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                if (c != 'h')
+                        return EXIT_USAGE;
+                help();
+                return EXIT_OK;
+        }
+        return -1;
+}
+
 void cli_reset_getopt(void)
 {
         optind = 0;

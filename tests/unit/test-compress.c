@@ -24,6 +24,7 @@
 
 #include "lana/compress.h"
 #include "lana/digest.h"
+#include "mem-writer.h"
 
 #define MIB ((size_t)1 << 20)
 /* ~5 MiB, deliberately not a multiple of the 1 MiB gzip block */
@@ -38,51 +39,6 @@
         "sha256:66a942452669f2951b263314a42695b951f6fadd2b805bf298498b60517fc7de"
 #define GOLDEN_GZIP6_NOISE "sha256:c67b1815fddee5d5cdc04a89c26edba8a4d8421b41c0a29450b887585bc6d135"
 
-/* ---- a writer that appends to memory ---- */
-struct mem_writer {
-        struct lana_writer base;
-        unsigned char *data;
-        size_t len, cap;
-        int closes;
-};
-
-static int mem_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err)
-{
-        (void)err;
-        struct mem_writer *m = (struct mem_writer *)w;
-        if (m->len + len > m->cap) {
-                m->cap = (m->len + len) * 2;
-                m->data = realloc(m->data, m->cap);
-                assert_non_null(m->data);
-        }
-        memcpy(m->data + m->len, buf, len);
-        m->len += len;
-        return 0;
-}
-
-static int mem_close(struct lana_writer *w, struct lana_error **err)
-{
-        (void)err;
-        ((struct mem_writer *)w)->closes++;
-        return 0;
-}
-
-static void mem_free(struct lana_writer *w)
-{
-        free(((struct mem_writer *)w)->data);
-        free(w);
-}
-
-static const struct lana_writer_type mem_type = {
-        .name = "mem", .write = mem_write, .close = mem_close, .free = mem_free};
-
-static struct mem_writer *mem_new(void)
-{
-        struct mem_writer *m = calloc(1, sizeof *m);
-        assert_non_null(m);
-        m->base.type = &mem_type;
-        return m;
-}
 
 /* Fails after `budget` bytes have been accepted. */
 struct fail_writer {

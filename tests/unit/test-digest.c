@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "lana/digest.h"
+#include "mem-writer.h"
 
 #define HEX_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define HEX_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -25,51 +26,6 @@
 #define HEX_MILLION_A "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
 #define MSG_448 "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
 
-/* ---- a writer that appends to memory ---- */
-struct mem_writer {
-        struct lana_writer base;
-        unsigned char *data;
-        size_t len, cap;
-        int closes;
-};
-
-static int mem_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err)
-{
-        (void)err;
-        struct mem_writer *m = (struct mem_writer *)w;
-        if (m->len + len > m->cap) {
-                m->cap = (m->len + len) * 2;
-                m->data = realloc(m->data, m->cap);
-                assert_non_null(m->data);
-        }
-        memcpy(m->data + m->len, buf, len);
-        m->len += len;
-        return 0;
-}
-
-static int mem_close(struct lana_writer *w, struct lana_error **err)
-{
-        (void)err;
-        ((struct mem_writer *)w)->closes++;
-        return 0;
-}
-
-static void mem_free(struct lana_writer *w)
-{
-        free(((struct mem_writer *)w)->data);
-        free(w);
-}
-
-static const struct lana_writer_type mem_type = {
-        .name = "mem", .write = mem_write, .close = mem_close, .free = mem_free};
-
-static struct mem_writer *mem_new(void)
-{
-        struct mem_writer *m = calloc(1, sizeof *m);
-        assert_non_null(m);
-        m->base.type = &mem_type;
-        return m;
-}
 
 /* A writer whose every write fails, to see errors travel up the chain. */
 static int fail_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err)

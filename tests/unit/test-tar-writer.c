@@ -28,6 +28,7 @@
 
 #include "lana/digest.h"
 #include "lana/layer.h"
+#include "mem-writer.h"
 
 /* sha256 of the stream written by write_golden(); see the file comment. */
 #define GOLDEN_TAR "sha256:fb597e54dff0d03916711329bf2cf78a75943bba9cd095b0ded49b748bac3e59"
@@ -39,51 +40,6 @@
         "llllllllllllllllllllllll.txt"
 #define UTF8_NAME "app/h\xc3\xa9llo-w\xc3\xb6rld-\xe4\xb8\x96\xe7\x95\x8c.txt"
 
-/* ---- a writer that appends to memory ---- */
-struct mem_writer {
-        struct lana_writer base;
-        unsigned char *data;
-        size_t len, cap;
-        int closes;
-};
-
-static int mem_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err)
-{
-        (void)err;
-        struct mem_writer *m = (struct mem_writer *)w;
-        if (m->len + len > m->cap) {
-                m->cap = (m->len + len) * 2;
-                m->data = realloc(m->data, m->cap);
-                assert_non_null(m->data);
-        }
-        memcpy(m->data + m->len, buf, len);
-        m->len += len;
-        return 0;
-}
-
-static int mem_close(struct lana_writer *w, struct lana_error **err)
-{
-        (void)err;
-        ((struct mem_writer *)w)->closes++;
-        return 0;
-}
-
-static void mem_free(struct lana_writer *w)
-{
-        free(((struct mem_writer *)w)->data);
-        free(w);
-}
-
-static const struct lana_writer_type mem_type = {
-        .name = "mem", .write = mem_write, .close = mem_close, .free = mem_free};
-
-static struct mem_writer *mem_new(void)
-{
-        struct mem_writer *m = calloc(1, sizeof *m);
-        assert_non_null(m);
-        m->base.type = &mem_type;
-        return m;
-}
 
 /* Fails once `budget` bytes have been accepted. */
 struct fail_writer {
