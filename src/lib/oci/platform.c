@@ -62,9 +62,14 @@ _public_ int lana_platform_parse(const char *s, struct lana_platform *ret, struc
                                       "platform '%s': unknown architecture '%s' (amd64, arm64, "
                                       "arm, 386, ppc64le, s390x, riscv64)",
                                       s, arch);
-        if (strchr(variant, '/') || strlen(variant) >= sizeof ret->variant ||
-            (v && variant[0] == '\0'))
-                return lana_error_set(err, -EINVAL, "platform '%s': bad variant", s);
+        size_t vl = strlen(variant);
+        if (vl >= sizeof ret->variant || (v && vl == 0) ||
+            strspn(variant, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                    vl)
+                return lana_error_set(err, -EINVAL,
+                                      "platform '%s': bad variant (letters, digits, '.', '_', "
+                                      "'-', at most %zu)",
+                                      s, sizeof ret->variant - 1);
         snprintf(ret->os, sizeof ret->os, "%s", os);
         snprintf(ret->arch, sizeof ret->arch, "%s", arch);
         snprintf(ret->variant, sizeof ret->variant, "%s", variant);
