@@ -8,7 +8,7 @@ DEMO_ROOT := $(CURDIR)/.demo/store
 BUILD_DEPS := meson ninja-build pkg-config gcc libc6-dev libarchive-dev libssl-dev \
 	libdeflate-dev libzstd-dev libjansson-dev libfyaml-dev libelf-dev libcurl4-openssl-dev libseccomp-dev python3
 TEST_DEPS := libcmocka-dev bats skopeo umoci gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-	jq zstd pigz gzip clang docker-registry apache2-utils openssl curl python3
+	jq zstd pigz gzip clang docker-registry apache2-utils openssl curl python3 busybox-static bsdutils procps
 
 .PHONY: all deps test-deps build demo test soak fuzz bench clean format
 
@@ -43,8 +43,14 @@ demo: deps build examples/api/target/x86_64-unknown-linux-musl/release/lana-api
 test: test-deps build
 	@tools/run-tests $(BUILD)
 
-soak fuzz bench:
-	@echo "make $@: not available yet (see issues)"; exit 1
+fuzz: build
+	@fuzz/run-fuzz
+
+bench: build
+	@bench/run
+
+soak:
+	@echo "make soak: no soak campaign yet (see issues)"; exit 1
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

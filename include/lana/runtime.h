@@ -110,3 +110,7 @@ int lana_state_find(const char *id_or_name, json_t **ret, struct lana_error **er
 bool lana_state_running(json_t *state);
 /* The start time (clock ticks since boot) of a process, 0 when it does not exist. */
 uint64_t lana_pid_start_time(pid_t pid);
+
+/* Removes snapshots whose diff_id hex is not a key of `keep`, and leftovers of interrupted
+ * unpacks. Returns the number removed. */
+int lana_snapshot_gc(struct lana_store *s, json_t *keep, struct lana_error **err);

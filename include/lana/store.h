@@ -167,3 +167,7 @@ int lana_layout_partial_open(struct lana_layout *l, const struct lana_digest *d,
 int lana_layout_partial_commit(struct lana_layout *l, const struct lana_digest *d, int fd,
                                struct lana_error **err);
 void lana_layout_partial_discard(struct lana_layout *l, const struct lana_digest *d);
+
+/* Adds to the object `set` (as keys) the hex of every diff_id of every image config reachable
+ * from `desc`; unreadable parts are skipped. */
+void lana_layout_collect_diff_ids(struct lana_layout *l, json_t *desc, json_t *set);

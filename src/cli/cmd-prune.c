@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "lana/runtime.h"
 #include "cli.h"
 
 static void help(void)
@@ -32,8 +33,37 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
                 lana_store_free(store);
                 return cli_fail(err);
         }
+        /* snapshots: keep those of every image still named and of every recorded container */
+        int snaps = 0;
+        if (store) {
+                json_t *keep = json_object(), *ms = NULL, *states = NULL;
+                struct lana_layout *l = lana_store_layout(store);
+                size_t i;
+                json_t *m;
+                if (lana_layout_list(l, &ms, NULL) >= 0)
+                        json_array_foreach(ms, i, m)
+                                lana_layout_collect_diff_ids(l, m, keep);
+                if (lana_state_list(&states, NULL) >= 0)
+                        json_array_foreach(states, i, m)
+                        {
+                                size_t k;
+                                json_t *hx;
+                                json_array_foreach(json_object_get(m, "snapshots"), k, hx)
+                                        json_object_set_new(keep, json_string_value(hx),
+                                                            json_true());
+                        }
+                snaps = lana_snapshot_gc(store, keep, &err);
+                json_decref(keep);
+                json_decref(ms);
+                json_decref(states);
+                if (snaps < 0) {
+                        lana_store_free(store);
+                        return cli_fail(err);
+                }
+        }
         lana_store_free(store);
         char buf[32];
-        printf("removed %ju blobs, %s\n", (uintmax_t)blobs, cli_size(bytes, buf));
+        printf("removed %ju blobs, %s; %d snapshots\n", (uintmax_t)blobs, cli_size(bytes, buf),
+               snaps);
         return EXIT_OK;
 }

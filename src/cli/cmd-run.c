@@ -444,7 +444,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 }
         }
         struct lana_store *store = NULL;
-        int r = cli_open_store(cli, false, &store, &err);
+        int r = cli_open_store(cli, true, &store, &err);
         struct lana_image img = { 0 };
         json_t *mdesc = NULL, *manifest = NULL, *config = NULL;
         struct lana_platform plat, *pp = NULL;
@@ -570,8 +570,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 .init = o.init, .terminal = o.tty, .argv = pargv, .env = penv,
                 .cwd = cwd && *cwd ? cwd : "/", .user = user && *user ? user : NULL,
         };
-        if (o.cap_add == ~0ull)
-                spec.caps = ~0ull & ~o.cap_drop;
+
 
         int status = LANA_EXIT_RUNTIME;
         int ready[2] = { -1, -1 };
@@ -624,6 +623,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         struct lana_container *c = NULL;
         if (r >= 0)
                 r = lana_container_start(&spec, &c, &err);
+
         if (r >= 0) {
                 json_t *st = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:b}", "id", id, "name",
                                        o.name ? o.name : hostname, "image", image, "pid",
@@ -635,7 +635,20 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                         json_array_append_new(cmdj, json_string(pargv[q]));
                 json_object_set_new(st, "command", cmdj);
                 json_object_set_new(st, "created", json_integer((json_int_t)time(NULL)));
+                /* the snapshots under this container's overlay: prune keeps them */
+                json_t *snapj = json_array();
+                for (size_t q = 0; q < nl; q++) {
+                        const char *slash = strrchr(lowers[q], '/');
+                        json_array_append_new(snapj, json_string(slash ? slash + 1 : lowers[q]));
+                }
+                json_object_set_new(st, "snapshots", snapj);
                 (void)lana_state_write(id, st, NULL);
+                /* the record now protects the snapshots: release the store's gc lock so a
+                 * prune does not wait for the container */
+                if (img.display)
+                        lana_image_release(&img);
+                lana_store_free(store);
+                store = NULL;
                 if (o.detach) {
                         (void)!write(ready[1], "O", 1);
                         close(ready[1]);

@@ -60,8 +60,8 @@ int main(int argc, char **argv)
                                 break;
                         if (p == child) {
                                 status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-                                /* the program is done: what is left of its group goes too */
-                                kill(-child, SIGKILL);
+                                /* the program is done: everything left in the namespace goes */
+                                kill(-1, SIGKILL); /* PID 1: spares only ourselves */
                                 while (waitpid(-1, &st, 0) > 0 || errno == EINTR)
                                         ;
                                 return status;

@@ -258,8 +258,10 @@ static int place_entry(struct unpack *u, struct archive_entry *ae, struct lana_e
         bool invalid;
         _cleanup_free_ char *path = clean_path(raw ? raw : "", &invalid);
         if (invalid)
-                return lana_error_set(err, -EINVAL, "layer entry '%s': path escapes the layer",
-                                      raw);
+                return lana_error_set(err, -EINVAL, "layer entry '%.200s%s': %s", raw,
+                                      strlen(raw) > 200 ? "..." : "",
+                                      strlen(raw) > MAX_PATH_LEN ? "path too long"
+                                                                 : "path escapes the layer");
         if (!path)
                 return 0; /* the root itself */
         _cleanup_free_ char *dir = NULL;

@@ -45,7 +45,7 @@
 
 #define CG_PREFIX "lana-img-"
 #define CG_ID_MAX 64
-#define CG_FILE_MAX (4u << 20)       /* mountinfo, cgroup.procs: kernel-made but unbounded */
+#define CG_FILE_MAX (4u << 20)          /* mountinfo, cgroup.procs: kernel-made but unbounded */
 #define CG_KILL_TIMEOUT_NS 2000000000LL /* waiting for processes to die */
 #define CG_POLL_NS 10000000L
 #define CG_RMDIR_TRIES 50
@@ -54,18 +54,18 @@
 #define CPU_PERIOD_DEFAULT 100000
 
 enum ctl { CTL_MEMORY, CTL_PIDS, CTL_CPU, CTL_MAX };
-static const char *const ctl_name[CTL_MAX] = { "memory", "pids", "cpu" };
+static const char *const ctl_name[CTL_MAX] = {"memory", "pids", "cpu"};
 
 enum layout { LAYOUT_NONE, LAYOUT_V1, LAYOUT_HYBRID, LAYOUT_V2 };
-static const char *const layout_name[] = { "no cgroup hierarchy mounted", "cgroup v1 only",
-                                           "hybrid cgroup v1/v2", "pure cgroup v2" };
+static const char *const layout_name[] = {"no cgroup hierarchy mounted", "cgroup v1 only",
+                                          "hybrid cgroup v1/v2", "pure cgroup v2"};
 
 /* One directory we created: "<parent>/lana-img-<id>" in one hierarchy. */
 struct cg_dir {
-        char *path; /* absolute, for messages */
+        char *path;  /* absolute, for messages */
         char *mount; /* mount point of its hierarchy, to share a dir between co-mounted v1 ctls */
-        int pfd;    /* parent directory */
-        int dfd;    /* the cgroup itself */
+        int pfd;     /* parent directory */
+        int dfd;     /* the cgroup itself */
         bool v2;
 };
 
@@ -104,7 +104,7 @@ static int64_t now_ns(void)
 
 static void sleep_ns(long ns)
 {
-        struct timespec ts = { .tv_sec = 0, .tv_nsec = ns };
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
 }
@@ -206,10 +206,9 @@ static int parse_mountinfo(struct cg_host *h, struct lana_error **err)
                 _cleanup_free_ char *root = unescape_octal(f[3], fl[3]);
                 if (v2) {
                         /* pure v2 puts it at /sys/fs/cgroup, hybrid at .../unified */
-                        bool take = !h->v2_mount ||
-                                    (strcmp(h->v2_mount, "/sys/fs/cgroup") &&
-                                     (!strcmp(mnt, "/sys/fs/cgroup") ||
-                                      !strcmp(mnt, "/sys/fs/cgroup/unified")));
+                        bool take = !h->v2_mount || (strcmp(h->v2_mount, "/sys/fs/cgroup") &&
+                                                     (!strcmp(mnt, "/sys/fs/cgroup") ||
+                                                      !strcmp(mnt, "/sys/fs/cgroup/unified")));
                         if (take) {
                                 set_str(&h->v2_mount, TAKE_PTR(mnt));
                                 set_str(&h->v2_root, TAKE_PTR(root));
@@ -287,16 +286,16 @@ static int write_value(int dfd, const char *dir, const char *file, const char *v
 {
         _cleanup_close_ int fd = openat(dfd, file, O_WRONLY | O_CLOEXEC);
         if (fd < 0)
-                return lana_error_setsys(err, negative_errno(), "cgroup: write %s to %s/%s",
-                                         value, dir, file);
+                return lana_error_setsys(err, negative_errno(), "cgroup: write %s to %s/%s", value,
+                                         dir, file);
         size_t len = strlen(value);
         ssize_t n;
         do
                 n = write(fd, value, len);
         while (n < 0 && errno == EINTR);
         if (n < 0)
-                return lana_error_setsys(err, negative_errno(), "cgroup: write %s to %s/%s",
-                                         value, dir, file);
+                return lana_error_setsys(err, negative_errno(), "cgroup: write %s to %s/%s", value,
+                                         dir, file);
         if ((size_t)n != len)
                 return lana_error_set(err, -EIO, "cgroup: write %s to %s/%s: short write", value,
                                       dir, file);
@@ -351,8 +350,11 @@ static int cg_mkdir(struct cgroup *cg, const char *mount, const char *parent, bo
                 return lana_error_setsys(err, r, "cgroup: open %s", path);
         }
         struct cg_dir *d = &cg->dirs[cg->n_dirs];
-        *d = (struct cg_dir){ .path = TAKE_PTR(path), .mount = xstrdup(mount),
-                              .pfd = TAKE_FD(pfd), .dfd = dfd, .v2 = v2 };
+        *d = (struct cg_dir){.path = TAKE_PTR(path),
+                             .mount = xstrdup(mount),
+                             .pfd = TAKE_FD(pfd),
+                             .dfd = dfd,
+                             .v2 = v2};
         return (int)cg->n_dirs++;
 }
 
@@ -417,8 +419,7 @@ static int apply_v1(struct cg_dir *d, enum ctl c, const struct cgroup_limits *li
                 /* memory first: memsw may never be below it, and both start unlimited */
                 r = write_value(d->dfd, d->path, "memory.limit_in_bytes", val, err);
                 if (r >= 0 && file_exists_at(d->dfd, "memory.memsw.limit_in_bytes"))
-                        r = write_value(d->dfd, d->path, "memory.memsw.limit_in_bytes", val,
-                                        err);
+                        r = write_value(d->dfd, d->path, "memory.memsw.limit_in_bytes", val, err);
                 return r;
         case CTL_PIDS:
                 snprintf(val, sizeof val, "%" PRId64, lim->pids);
@@ -450,6 +451,17 @@ static char *describe_limit(enum ctl c, const struct cgroup_limits *lim)
         }
 }
 
+/* A control file the kernel does not have (cpu.cfs_quota_us without CFS bandwidth control, ...)
+ * means the limit cannot be applied here: -ENOTSUP naming it, like a missing controller. */
+static int missing_file(int r, enum ctl c, const struct cgroup_limits *lim, struct lana_error **err)
+{
+        if (r != -ENOENT)
+                return r;
+        _cleanup_free_ char *what = describe_limit(c, lim);
+        return lana_error_set(err, -ENOTSUP, "cgroup: %s: not supported by this kernel (%s)", what,
+                              err && *err ? (*err)->msg : "control file missing");
+}
+
 static void reasons_free(char *(*why)[CTL_MAX])
 {
         for (int c = 0; c < CTL_MAX; c++)
@@ -470,14 +482,14 @@ int cgroup_create(const char *id, const struct cgroup_limits *lim_in, struct cgr
                                       "cgroup: invalid container id \"%s\" (want 1-%d of "
                                       "[a-zA-Z0-9_-])",
                                       id ? id : "(null)", CG_ID_MAX);
-        struct cgroup_limits lim = lim_in ? *lim_in : (struct cgroup_limits){ 0 };
+        struct cgroup_limits lim = lim_in ? *lim_in : (struct cgroup_limits){0};
         if (lim.memory_bytes < 0 || lim.pids < 0 || lim.cpu_quota_us < 0 || lim.cpu_period_us < 0)
                 return lana_error_set(err, -EINVAL, "cgroup: negative limit");
         if (lim.cpu_quota_us > 0 && lim.cpu_period_us == 0)
                 lim.cpu_period_us = CPU_PERIOD_DEFAULT;
-        bool need[CTL_MAX] = { lim.memory_bytes > 0, lim.pids > 0, lim.cpu_quota_us > 0 };
+        bool need[CTL_MAX] = {lim.memory_bytes > 0, lim.pids > 0, lim.cpu_quota_us > 0};
 
-        _cleanup_(cg_host_release) struct cg_host h = { 0 };
+        _cleanup_(cg_host_release) struct cg_host h = {0};
         int r = parse_mountinfo(&h, err);
         if (r >= 0)
                 r = parse_proc_cgroup(&h, err);
@@ -488,18 +500,17 @@ int cgroup_create(const char *id, const struct cgroup_limits *lim_in, struct cgr
         cg->name = xasprintf(CG_PREFIX "%s", id);
         for (int c = 0; c < CTL_MAX; c++)
                 cg->limit_dir[c] = -1;
-        _cleanup_(reasons_free) char *why[CTL_MAX] = { NULL };
+        _cleanup_(reasons_free) char *why[CTL_MAX] = {NULL};
 
         if (h.v2_mount && h.v2_path) {
                 _cleanup_free_ char *parent = parent_dir(h.v2_mount, h.v2_root, h.v2_path);
                 _cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (pfd < 0)
-                        return lana_error_setsys(err, negative_errno(), "cgroup: open %s",
-                                                 parent);
+                        return lana_error_setsys(err, negative_errno(), "cgroup: open %s", parent);
                 _cleanup_free_ char *avail = NULL;
                 if (read_file_at(pfd, "cgroup.controllers", CG_FILE_MAX, &avail, NULL, NULL) < 0)
                         avail = xstrdup("");
-                bool use[CTL_MAX] = { false };
+                bool use[CTL_MAX] = {false};
                 for (int c = 0; c < CTL_MAX; c++)
                         if (need[c])
                                 use[c] = v2_enable(pfd, parent, avail, c, &why[c]) >= 0;
@@ -511,7 +522,7 @@ int cgroup_create(const char *id, const struct cgroup_limits *lim_in, struct cgr
                                 continue;
                         r = apply_v2(&cg->dirs[i], c, &lim, err);
                         if (r < 0)
-                                return r;
+                                return missing_file(r, c, &lim, err);
                         cg->limit_dir[c] = i;
                 }
         } else if (h.v2_mount) {
@@ -544,7 +555,7 @@ int cgroup_create(const char *id, const struct cgroup_limits *lim_in, struct cgr
                 }
                 r = apply_v1(&cg->dirs[i], c, &lim, err);
                 if (r < 0)
-                        return r;
+                        return missing_file(r, c, &lim, err);
                 cg->limit_dir[c] = i;
         }
         *ret = TAKE_PTR(cg);
@@ -575,8 +586,8 @@ bool cgroup_oom_killed(struct cgroup *cg)
         if (i < 0) {
                 /* no memory limit: only v2 may still count OOM kills (a parent's limit) */
                 for (size_t k = 0; k < cg->n_dirs; k++)
-                        if (cg->dirs[k].v2 && read_key(cg->dirs[k].dfd, "memory.events",
-                                                       "oom_kill", &n))
+                        if (cg->dirs[k].v2 &&
+                            read_key(cg->dirs[k].dfd, "memory.events", "oom_kill", &n))
                                 return n > 0;
                 return false;
         }
@@ -584,15 +595,20 @@ bool cgroup_oom_killed(struct cgroup *cg)
         if (d->v2)
                 return read_key(d->dfd, "memory.events", "oom_kill", &n) && n > 0;
         /* v1: "oom_kill N" exists since 4.13; before that, under_oom or the weaker failcnt
-         * (the limit was hit, which with memsw set usually means the OOM killer ran) */
+         * (the limit was hit, which with memsw set usually means the OOM killer ran; newer
+         * kernels leave failcnt at 0 even after an OOM kill, hence oom_kill first) */
         if (read_key(d->dfd, "memory.oom_control", "oom_kill", &n))
                 return n > 0;
         if (read_key(d->dfd, "memory.oom_control", "under_oom", &n) && n > 0)
                 return true;
-        _cleanup_free_ char *buf = NULL;
-        if (read_file_at(d->dfd, "memory.failcnt", CG_FILE_MAX, &buf, NULL, NULL) < 0)
-                return false;
-        return strtoll(buf, NULL, 10) > 0;
+        static const char *const failcnt[] = {"memory.failcnt", "memory.memsw.failcnt"};
+        for (size_t k = 0; k < ELEMENTSOF(failcnt); k++) {
+                _cleanup_free_ char *buf = NULL;
+                if (read_file_at(d->dfd, failcnt[k], CG_FILE_MAX, &buf, NULL, NULL) >= 0 &&
+                    strtoll(buf, NULL, 10) > 0)
+                        return true;
+        }
+        return false;
 }
 
 /* SIGKILLs every process of the cgroup at dfd and of its sub-cgroups; returns how many were

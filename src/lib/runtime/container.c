@@ -12,9 +12,10 @@
  *           resolved in the new root with openat2(RESOLVE_IN_ROOT) and mounted through its fd;
  *           masked and read-only paths; pivot_root and detach the old root; read-only root;
  *           hostname; loopback up; rlimits; user and groups resolved from the image; the pty;
- *           capability bounding set, setgroups/setresgid/setresuid keeping caps, capset;
- *           no_new_privs; seccomp (last); every fd >= 3 close-on-exec; chdir and check;
- *           exec (or fexecve of the sealed init).
+ *           (seccomp here when no_new_privs is off: loading needs CAP_SYS_ADMIN); capability
+ *           bounding set, setgroups/setresgid/setresuid keeping caps, capset; no_new_privs;
+ *           chdir and check; every fd >= 3 close-on-exec; seccomp (last, with no_new_privs);
+ *           "X" reported; exec (or fexecve of the sealed init).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -151,13 +152,25 @@ static int mount_in_root(int root, const char *source, const char *dest, const c
         return r;
 }
 
+/* Sets attributes on a mount and every mount below it (MS_REMOUNT would miss submounts). */
+static int setattr_recursive(int fd, uint64_t set)
+{
+        struct mount_attr attr = { .attr_set = set };
+        if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) <
+            0)
+                return -errno;
+        return 0;
+}
+
 static int remount_ro_in_root(int root, const char *dest, unsigned long extra)
 {
+        (void)extra;
         int fd = open_in_root(root, dest, O_PATH);
         if (fd < 0)
                 return fd == -ENOENT ? 0 : fd;
         char p[64];
         int r = 0;
+        /* a bind of the path onto itself makes it a mount we can restrict on its own */
         if (mount(fd_path(fd, p), fd_path(fd, p), NULL, MS_BIND | MS_REC, NULL) < 0)
                 r = -errno;
         close(fd);
@@ -166,10 +179,8 @@ static int remount_ro_in_root(int root, const char *dest, unsigned long extra)
         fd = open_in_root(root, dest, O_PATH);
         if (fd < 0)
                 return fd;
-        if (mount(NULL, fd_path(fd, p), NULL,
-                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | extra,
-                  NULL) < 0)
-                r = -errno;
+        r = setattr_recursive(fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                          MOUNT_ATTR_NOEXEC);
         close(fd);
         return r;
 }
@@ -322,8 +333,11 @@ static bool lookup_db(const char *file, const char *name, unsigned long *ret_id,
                 unsigned long id, gid = 0;
                 if (!fields[2] || !parse_id(fields[2], &id))
                         continue;
-                if (fields[3])
-                        parse_id(strtok(fields[3], ":\n"), &gid);
+                if (fields[3]) {
+                        char *g = strtok(fields[3], ":\n");
+                        if (g)
+                                parse_id(g, &gid);
+                }
                 if (numeric ? id == want : !strcmp(fields[0], name)) {
                         *ret_id = id;
                         if (ret_gid)
@@ -418,6 +432,17 @@ static void resolve_user(struct child_args *a, uid_t *uid, gid_t *gid, gid_t *gr
 
 /* ---- capabilities ---- */
 
+/* The capabilities we hold ourselves: a container can never get more (the host may withhold
+ * some, e.g. CAP_SYS_RESOURCE; "ALL" means all of ours). */
+static uint64_t known_caps(void)
+{
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = { 0 };
+        if (syscall(SYS_capget, &h, d) < 0)
+                return ~0ull;
+        return (uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32;
+}
+
 static int capset_raw(uint64_t eff, uint64_t perm, uint64_t inh)
 {
         struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
@@ -431,7 +456,7 @@ static int capset_raw(uint64_t eff, uint64_t perm, uint64_t inh)
 static void drop_privileges(struct child_args *a, uid_t uid, gid_t gid, gid_t *groups,
                             size_t ngroups)
 {
-        uint64_t caps = a->s->caps;
+        uint64_t caps = a->s->caps & known_caps();
         /* 1. bounding set */
         for (int c = 0; c <= 63; c++) {
                 if (caps & (1ull << c))
@@ -501,6 +526,19 @@ static _noreturn_ void exec_program(struct child_args *a, char **env)
                    seen == ENOENT ? "executable file not found in $PATH" : strerror(seen));
 }
 
+static void load_seccomp(struct child_args *a)
+{
+        const struct lana_container_spec *s = a->s;
+        struct lana_error *e = NULL;
+        int r = 0;
+        if (s->seccomp == LANA_SECCOMP_DEFAULT)
+                r = seccomp_load_default(s->caps, &e);
+        else if (s->seccomp == LANA_SECCOMP_FILE)
+                r = seccomp_load_file(s->seccomp_file, s->caps, &e);
+        if (r < 0)
+                child_fail(a->sock, LANA_EXIT_RUNTIME, "seccomp: %s", e ? e->msg : "failed");
+}
+
 static char *join_lowers(char **lowers)
 {
         size_t len = 1;
@@ -523,6 +561,7 @@ static int child_main(void *arg)
         char go;
         if (read(a->sock, &go, 1) != 1)
                 _exit(LANA_EXIT_RUNTIME);
+        CHECK(unshare(CLONE_NEWCGROUP) == 0, "cgroup namespace: %s", strerror(errno));
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
@@ -554,8 +593,12 @@ static int child_main(void *arg)
                                   MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, true);
         CHECK(r >= 0, "mount /sys: %s", strerror(-r));
         if (s->net_host) {
-                r = remount_ro_in_root(root, "/sys", 0);
+                int sys = open_in_root(root, "/sys", O_PATH);
+                CHECK(sys >= 0, "open /sys: %s", strerror(-sys));
+                r = setattr_recursive(sys, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                   MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
                 CHECK(r >= 0, "read-only /sys: %s", strerror(-r));
+                close(sys);
         }
         for (size_t i = 0; i < s->nbinds; i++) {
                 const struct lana_bind *b = &s->binds[i];
@@ -568,13 +611,15 @@ static int child_main(void *arg)
                                   NULL, S_ISDIR(st.st_mode));
                 CHECK(r >= 0, "bind %s on %s: %s", b->source, b->destination, strerror(-r));
                 close(src);
-                if (b->readonly) {
-                        int t = open_in_root(root, b->destination, O_PATH);
-                        CHECK(t >= 0 && mount(NULL, fd_path(t, p), NULL,
-                                              MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) == 0,
-                              "read-only bind %s: %s", b->destination, strerror(errno));
-                        close(t);
-                }
+                /* device nodes and setuid bits on a host directory give the container nothing:
+                 * nodev and nosuid on the bind and everything below it (and read-only there
+                 * too with :ro) */
+                int t = open_in_root(root, b->destination, O_PATH);
+                CHECK(t >= 0, "bind %s: %s", b->destination, strerror(-t));
+                r = setattr_recursive(t, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID |
+                                                 (b->readonly ? MOUNT_ATTR_RDONLY : 0));
+                CHECK(r >= 0, "restrict bind %s: %s", b->destination, strerror(-r));
+                close(t);
         }
         for (size_t i = 0; i < s->ntmpfs; i++) {
                 r = mount_in_root(root, "tmpfs", s->tmpfs[i].destination, "tmpfs",
@@ -658,6 +703,10 @@ static int child_main(void *arg)
                         close(sl);
         }
 
+        /* without no_new_privs the filter needs CAP_SYS_ADMIN to load: load it while we still
+         * have it (it allows the identity and capability calls that follow) */
+        if (!s->no_new_privs)
+                load_seccomp(a);
         drop_privileges(a, uid, gid, groups, ngroups);
         if (s->no_new_privs)
                 CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "no_new_privs: %s",
@@ -674,17 +723,10 @@ static int child_main(void *arg)
               cwd);
         /* every inherited fd but 0-2 is closed at exec (the report socket included) */
         (void)syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
-        if (s->seccomp == LANA_SECCOMP_DEFAULT) {
-                struct lana_error *e = NULL;
-                if (seccomp_load_default(s->caps, &e) < 0)
-                        child_fail(a->sock, LANA_EXIT_RUNTIME, "seccomp: %s",
-                                   e ? e->msg : "failed");
-        } else if (s->seccomp == LANA_SECCOMP_FILE) {
-                struct lana_error *e = NULL;
-                if (seccomp_load_file(s->seccomp_file, s->caps, &e) < 0)
-                        child_fail(a->sock, LANA_EXIT_RUNTIME, "seccomp: %s",
-                                   e ? e->msg : "failed");
-        }
+        if (s->no_new_privs)
+                load_seccomp(a);
+        /* the last word before exec: what follows is EOF (exec done) or an exec error */
+        CHECK(write(a->sock, "X", 1) == 1, "report: %s", strerror(errno));
         exec_program(a, env);
 }
 
@@ -734,6 +776,7 @@ static int sealed_init(struct lana_error **err)
 
 static int receive_report(int sock, int *ret_pty, struct lana_error **err)
 {
+        bool ready = false;
         *ret_pty = -1;
         for (;;) {
                 char buf[1200];
@@ -746,8 +789,17 @@ static int receive_report(int sock, int *ret_pty, struct lana_error **err)
                 ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n <= 0)
-                        return 0; /* EOF: the program was exec'd */
+                if (n <= 0) {
+                        /* EOF after "X": exec happened; before it: the child died */
+                        if (ready)
+                                return 0;
+                        return lana_error_set(err, -EIO, "the container's first process died "
+                                              "while setting up");
+                }
+                if (n == 1 && buf[0] == 'X') {
+                        ready = true;
+                        continue;
+                }
                 struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
                 if (cm && cm->cmsg_type == SCM_RIGHTS && n == 1 && buf[0] == 'P') {
                         memcpy(ret_pty, CMSG_DATA(cm), sizeof(int));
@@ -797,8 +849,9 @@ _public_ int lana_container_start(const struct lana_container_spec *s, struct la
         }
         if (r >= 0) {
                 struct child_args a = {.s = s, .sock = sp[1], .init_fd = init_fd};
-                int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                            CLONE_NEWCGROUP | SIGCHLD;
+                /* the cgroup namespace comes after the cgroup placement (in the child), so the
+                 * container sees its own cgroup as its root */
+                int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
                 if (!s->net_host)
                         flags |= CLONE_NEWNET;
                 c->pid = clone(child_main, stack + STACK_SIZE, flags, &a);

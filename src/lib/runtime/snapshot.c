@@ -4,6 +4,7 @@
  * final one and is published by rename, so a snapshot directory is either complete and verified
  * or absent; two processes racing for the same layer both succeed (the loser drops its copy).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -68,4 +69,25 @@ _public_ int lana_snapshot_get(struct lana_store *s, struct lana_layout *l, json
                 return r;
         *ret_path = TAKE_PTR(path);
         return 0;
+}
+
+_public_ int lana_snapshot_gc(struct lana_store *s, json_t *keep, struct lana_error **err)
+{
+        _cleanup_free_ char *dir = xasprintf("%s/snapshots", lana_store_root(s));
+        DIR *d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : lana_error_setsys(err, -errno, "%s", dir);
+        int removed = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+                    !strcmp(de->d_name, "empty"))
+                        continue;
+                if (de->d_name[0] != '.' && json_object_get(keep, de->d_name))
+                        continue;
+                if (rm_rf_at(dirfd(d), de->d_name) >= 0 && de->d_name[0] != '.')
+                        removed++;
+        }
+        closedir(d);
+        return removed;
 }

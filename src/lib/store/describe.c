@@ -164,3 +164,30 @@ _public_ int lana_layout_image_summary(struct lana_layout *l, json_t *desc, json
                          plats, "size", (json_int_t)c.size);
         return 0;
 }
+
+static int collect_one(struct lana_layout *l, json_t *desc, void *ud)
+{
+        const char *mt = json_string_value(json_object_get(desc, "mediaType"));
+        if (!mt || (strcmp(mt, LANA_MT_OCI_CONFIG) != 0 && strcmp(mt, LANA_MT_DOCKER_CONFIG) != 0))
+                return 0;
+        struct lana_digest d;
+        json_t *cfg = NULL;
+        if (lana_descriptor_parse(desc, NULL, &d, NULL, NULL) < 0 ||
+            lana_layout_read_json(l, &d, &cfg, NULL) < 0)
+                return 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(json_object_get(cfg, "rootfs"), "diff_ids"), i, v)
+        {
+                const char *s = json_string_value(v);
+                if (s && !strncmp(s, "sha256:", 7))
+                        json_object_set_new(ud, s + 7, json_true());
+        }
+        json_decref(cfg);
+        return 0;
+}
+
+_public_ void lana_layout_collect_diff_ids(struct lana_layout *l, json_t *desc, json_t *set)
+{
+        (void)layout_walk(l, desc, 0, collect_one, set, NULL);
+}

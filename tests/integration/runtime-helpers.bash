@@ -1,0 +1,211 @@
+# runtime-helpers.bash — what runtime.bats shares on top of helpers.bash: the test image (busybox,
+# /etc/passwd and /etc/group from rootfs/, an empty /tmp, the static probe and memory hog from
+# fixtures/, a setuid-root copy of the probe), built once per file into a file-level store; hostile
+# OCI layouts made by fixtures/rt-hostile-layer.py; an isolated container state directory per
+# test; and snapshots of what the host shows (mounts, cgroups, processes) to prove a run left
+# nothing behind.
+#
+# runtime.bats does:
+#   load helpers
+#   load runtime-helpers
+#   setup_file() { rt_setup_file; }
+#   setup() { rt_setup; }
+#   teardown() { rt_teardown; }
+#
+# Every container test needs root (namespaces, overlay, cgroups): rt_setup skips when not root.
+
+RT_IMAGE=lana-img-tests/runtime:busybox
+RT_FIXTURES="$BATS_TEST_DIRNAME/fixtures"
+HEX64_RE='^[0-9a-f]{64}$'
+
+# ---- setup ----
+
+# Compiles the helpers, builds the image into $RT_ROOT (one store for the whole file: its snapshots
+# are unpacked once) and exports the image's layout for the hostile-layer tests. What cannot be
+# built is recorded in $RT_SKIP with the reason; rt_need_image skips on it.
+rt_setup_file() {
+        lana_setup_file || return 1
+        export RT_DIR="$BATS_FILE_TMPDIR/rt"
+        export RT_ROOT="$RT_DIR/store"
+        export RT_LAYOUT="$RT_DIR/layout"
+        export RT_SKIP=
+        mkdir -p "$RT_DIR"
+        local why
+        if ! why=$(rt_build_image 2>&1); then
+                RT_SKIP=$(printf '%s' "$why" | tail -n 3 | tr '\n' ' ')
+                echo "# runtime image not built: $RT_SKIP" >&3
+        fi
+        export RT_SKIP
+        # --init execs lana-init from $LANA_IMG_INIT or next to the lana-img binary
+        export RT_INIT_SKIP=
+        if [ -z "${LANA_IMG_INIT:-}" ] && [ ! -x "$(dirname "$LANA_IMG")/lana-init" ]; then
+                RT_INIT_SKIP="lana-init was not built next to $LANA_IMG (ninja -C $(dirname "$LANA_IMG") lana-init)"
+                echo "# $RT_INIT_SKIP" >&3
+        fi
+}
+
+# rt_need_init: skips when --init has no lana-init to run.
+rt_need_init() {
+        [ -z "$RT_INIT_SKIP" ] || skip "$RT_INIT_SKIP"
+}
+
+rt_build_image() {
+        [ -x /bin/busybox ] || {
+                echo "/bin/busybox is missing (install busybox-static)"
+                return 1
+        }
+        command -v gcc >/dev/null || {
+                echo "gcc is missing"
+                return 1
+        }
+        command -v python3 >/dev/null || {
+                echo "python3 is missing"
+                return 1
+        }
+        local ctx="$RT_DIR/ctx"
+        mkdir -p "$ctx/root/bin" "$ctx/root/etc" "$ctx/root/tmp" "$ctx/suid"
+        cp /bin/busybox "$ctx/root/bin/busybox"
+        local a
+        for a in sh true false echo cat ls ps touch id sleep kill tty ip hostname env pwd mkdir \
+                seq grep wc head stat mknod setsid; do
+                ln -sf busybox "$ctx/root/bin/$a"
+        done
+        cp "$LANA_SRC/rootfs/etc/passwd" "$LANA_SRC/rootfs/etc/group" "$ctx/root/etc/"
+        gcc -static -O2 -Wall -Wextra -o "$ctx/root/bin/probe" "$RT_FIXTURES/rt-probe.c" || return 1
+        gcc -static -O2 -Wall -Wextra -o "$ctx/root/bin/hog" "$RT_FIXTURES/rt-hog.c" || return 1
+        cp "$ctx/root/bin/probe" "$ctx/suid/probe-suid"
+        cat >"$ctx/lana-img.yaml" <<'EOF'
+image: lana-img-tests/runtime
+tags: [busybox]
+layers:
+  - name: root
+    files:
+      - src: root/
+        dst: /
+      - src: suid/probe-suid
+        dst: /bin/probe-suid
+        mode: "4755"
+        uid: 0
+        gid: 0
+config:
+  cmd: [/bin/sh]
+  env: {IMG_VAR: from-image, PATH: /bin}
+EOF
+        "$LANA_IMG" --root "$RT_ROOT" build "$ctx" >/dev/null || return 1
+        "$LANA_IMG" --root "$RT_ROOT" tag "$RT_IMAGE" "oci:$RT_LAYOUT:base" || return 1
+}
+
+# Per test: helpers.bash's setup, root required, container records in this test's directory.
+rt_setup() {
+        lana_setup
+        skip_unless_root
+        [ -z "$RT_SKIP" ] || skip "runtime test image not built: $RT_SKIP"
+        export LANA_IMG_STATE="$BATS_TEST_TMPDIR/state"
+}
+
+# Per test: a host mount the test made ($RT_UMOUNT) is unmounted, and containers a failed test
+# left running are removed (a detached monitor would otherwise hold bats' output open until its
+# program ends).
+rt_teardown() {
+        if [ -n "${RT_UMOUNT:-}" ]; then
+                umount "$RT_UMOUNT" 2>/dev/null || umount -l "$RT_UMOUNT" 2>/dev/null || true
+        fi
+        [ -d "${LANA_IMG_STATE:-}" ] || return 0
+        local id
+        for id in $(rt containers --format json 2>/dev/null | jq -r '.[].id' 2>/dev/null); do
+                rt rm -f "$id" >/dev/null 2>&1 || true
+        done
+}
+
+# rt ARGS...: the binary against the file's store.
+rt() {
+        "$LANA_IMG" --root "$RT_ROOT" "$@"
+}
+
+# rt_run [-N] ARGS...: bats `run` of `lana-img run --rm ARGS` with stderr kept apart; -N tells
+# bats the status N is expected (127 otherwise draws a "command not found" warning).
+rt_run() {
+        local expect=()
+        if [[ "${1:-}" =~ ^-[0-9]+$ ]]; then
+                expect=("$1")
+                shift
+        fi
+        run "${expect[@]}" --separate-stderr "$LANA_IMG" --root "$RT_ROOT" run --rm "$@"
+}
+
+# rt_need_controller NAME: skips unless the host offers the cgroup controller (v1 hierarchy or in
+# the unified cgroup.controllers).
+rt_need_controller() {
+        local c=$1
+        if awk -v c="$c" '$1 == c && $4 == 1 { found = 1 } END { exit !found }' /proc/cgroups 2>/dev/null; then
+                return 0
+        fi
+        local f
+        for f in /sys/fs/cgroup/cgroup.controllers /sys/fs/cgroup/unified/cgroup.controllers; do
+                [ -r "$f" ] && grep -qw "$c" "$f" && return 0
+        done
+        skip "the host offers no $c cgroup controller"
+}
+
+# ---- hostile layouts ----
+
+# rt_hostile CASE [ARG]: adds the image CASE to $WORK/layout (a copy of the base layout) and
+# primes this test's own store ($ROOT) with the base image, so that snapshots of the hostile
+# layer land in $ROOT/snapshots where the test can look at them.
+rt_hostile() {
+        local case=$1
+        shift
+        [ -d "$WORK/layout" ] || cp -a "$RT_LAYOUT" "$WORK/layout"
+        python3 "$RT_FIXTURES/rt-hostile-layer.py" "$WORK/layout" base "$case" "$case" "$@"
+        [ -d "$ROOT" ] || lana tag "oci:$WORK/layout:base" lana-img-tests/runtime:base >/dev/null
+}
+
+# ---- what the host shows ----
+
+# rt_tree DIR: every path below DIR with type, mode, link count and size (hashes for files), so
+# that equal output before and after means DIR was not touched.
+rt_tree() {
+        (
+                cd "$1" || exit 1
+                find . -printf '%y %m %n %s %P\n' | LC_ALL=C sort
+                find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum
+        )
+}
+
+# rt_cgroups: the lana-img-* cgroup directories on the host, one per line.
+rt_cgroups() {
+        find /sys/fs/cgroup -maxdepth 6 -type d -name 'lana-img-*' 2>/dev/null | LC_ALL=C sort
+}
+
+# rt_procs_with_hostname NAME...: pids of host processes whose environment says HOSTNAME=NAME
+# for one of the NAMEs (a container's processes carry its host name; used to find leftovers).
+rt_procs_with_hostname() {
+        local want=" $* " p h
+        for p in /proc/[0-9]*; do
+                h=$(tr '\0' '\n' <"$p/environ" 2>/dev/null | sed -n 's/^HOSTNAME=//p' | head -n 1)
+                [ -n "$h" ] && [[ "$want" == *" $h "* ]] && echo "${p#/proc/} $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)"
+        done
+        return 0
+}
+
+# rt_wait_exited ID [SECONDS]: waits until the record of ID has an exit_code; prints it.
+rt_wait_exited() {
+        local id=$1 limit=${2:-10} i code
+        for ((i = 0; i < limit * 20; i++)); do
+                code=$(rt containers --format json |
+                        jq -r --arg id "$id" '.[] | select(.id == $id) | .exit_code // empty')
+                if [ -n "$code" ]; then
+                        echo "$code"
+                        return 0
+                fi
+                sleep 0.05
+        done
+        echo "container $id has no exit_code after ${limit}s" >&2
+        rt containers --format json >&2
+        return 1
+}
+
+# rt_field ID FIELD: a field of the record of ID in `containers --format json`.
+rt_field() {
+        rt containers --format json | jq -r --arg id "$1" ".[] | select(.id == \$id) | .$2"
+}
