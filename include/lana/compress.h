@@ -32,7 +32,7 @@ struct lana_compress_profile {
 /* Parses "gzip", "zstd" or "none". */
 int lana_compression_parse(const char *s, enum lana_compression *ret, struct lana_error **err);
 const char *lana_compression_name(enum lana_compression c);
-/* Default level for an algorithm (gzip 6, zstd 3). */
+/* Default level for an algorithm (gzip 5: libdeflate 5 matches gzip -6's ratio; zstd 3). */
 void lana_compress_profile_default(enum lana_compression algo, struct lana_compress_profile *ret);
 /* Checks the level range for the algorithm. */
 int lana_compress_profile_validate(const struct lana_compress_profile *p, struct lana_error **err);

@@ -631,7 +631,7 @@ static void test_profile_default(void **state)
         struct lana_compress_profile p;
         lana_compress_profile_default(LANA_COMPRESSION_GZIP, &p);
         assert_int_equal(p.algo, LANA_COMPRESSION_GZIP);
-        assert_int_equal(p.level, 6);
+        assert_int_equal(p.level, 5);
         assert_int_equal(p.block_size, LANA_GZIP_BLOCK_SIZE);
         lana_compress_profile_default(LANA_COMPRESSION_ZSTD, &p);
         assert_int_equal(p.algo, LANA_COMPRESSION_ZSTD);
@@ -696,7 +696,7 @@ static void test_profile_string(void **state)
         struct lana_compress_profile p = profile(LANA_COMPRESSION_GZIP, 0);
         char *s = lana_compress_profile_string(&p);
         snprintf(want, sizeof want,
-                 "lana-gzip/3 libdeflate-%s level=6 block=1048576 stored-if-incompressible",
+                 "lana-gzip/3 libdeflate-%s level=5 block=1048576 stored-if-incompressible",
                  LIBDEFLATE_VERSION_STRING);
         assert_string_equal(s, want);
         free(s);

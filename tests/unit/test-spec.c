@@ -176,7 +176,7 @@ static void test_minimal_spec_defaults(void **state)
         assert_false(s->has_compression);
         assert_false(s->has_level);
         assert_int_equal(s->compression.algo, LANA_COMPRESSION_GZIP);
-        assert_int_equal(s->compression.level, 6);
+        assert_int_equal(s->compression.level, 5);
         assert_int_equal(s->n_layers, 0);
         /* a scalar entrypoint is a one-element list; entrypoint without cmd resets Cmd */
         char *cfg = canonical(s->config);

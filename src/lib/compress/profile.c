@@ -57,7 +57,7 @@ _public_ void lana_compress_profile_default(enum lana_compression algo,
 {
         *ret = (struct lana_compress_profile){ .algo = algo };
         if (algo == LANA_COMPRESSION_GZIP) {
-                ret->level = 6;
+                ret->level = 5; /* libdeflate 5 gives gzip -6's ratio (see docs/performance.md) */
                 ret->block_size = LANA_GZIP_BLOCK_SIZE;
         } else if (algo == LANA_COMPRESSION_ZSTD) {
                 ret->level = 3;
