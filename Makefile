@@ -39,6 +39,8 @@ demo: deps build examples/api/target/x86_64-unknown-linux-musl/release/lana-api
 	$(LANA) --root $(DEMO_ROOT) inspect registry.example.com/lana/api:latest | \
 		jq '{digest, config: .config.config, layers: [.layers[] | {digest, size}]}' 2>/dev/null || \
 		$(LANA) --root $(DEMO_ROOT) inspect registry.example.com/lana/api:latest
+	@echo "== running it (lana-img run --rm)"
+	$(LANA) --root $(DEMO_ROOT) run --rm registry.example.com/lana/api:latest
 
 test: test-deps build
 	@tools/run-tests $(BUILD)
