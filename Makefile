@@ -8,7 +8,7 @@ DEMO_ROOT := $(CURDIR)/.demo/store
 BUILD_DEPS := meson ninja-build pkg-config gcc libc6-dev libarchive-dev libssl-dev \
 	libdeflate-dev libzstd-dev libjansson-dev libfyaml-dev libelf-dev libcurl4-openssl-dev libseccomp-dev python3
 TEST_DEPS := libcmocka-dev bats skopeo umoci gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-	jq zstd pigz gzip clang docker-registry apache2-utils openssl curl python3 busybox-static bsdutils procps
+	jq zstd pigz gzip clang clang-format docker-registry apache2-utils openssl curl python3 busybox-static bsdutils procps
 
 .PHONY: all deps test-deps build demo test soak fuzz bench clean format
 
@@ -55,7 +55,7 @@ soak:
 	@echo "make soak: no soak campaign yet (see issues)"; exit 1
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(find src include tests fuzz bench -name "*.[ch]")
 
 clean:
 	rm -rf $(BUILD) .demo

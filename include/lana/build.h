@@ -36,8 +36,8 @@ struct lana_spec_layer {
 };
 
 struct lana_spec {
-        char *path; /* the spec file */
-        char *dir;  /* directory relative src paths are resolved against */
+        char *path;  /* the spec file */
+        char *dir;   /* directory relative src paths are resolved against */
         char *image; /* repository ("registry/name"), may be NULL */
         char **tags;
         size_t n_tags;
@@ -81,13 +81,13 @@ struct lana_build_progress {
 };
 
 struct lana_build_options {
-        const char *spec_path;    /* required */
-        char **tags;              /* extra full references (-t), NULL-terminated, may be NULL */
-        const char *platforms;    /* "linux/amd64,linux/arm64" overriding the spec, or NULL */
-        const char *compression;  /* overrides the spec, or NULL */
-        int level;                /* 0: spec or default */
-        unsigned jobs;            /* 0: number of CPUs */
-        int64_t epoch;            /* SOURCE_DATE_EPOCH */
+        const char *spec_path;   /* required */
+        char **tags;             /* extra full references (-t), NULL-terminated, may be NULL */
+        const char *platforms;   /* "linux/amd64,linux/arm64" overriding the spec, or NULL */
+        const char *compression; /* overrides the spec, or NULL */
+        int level;               /* 0: spec or default */
+        unsigned jobs;           /* 0: number of CPUs */
+        int64_t epoch;           /* SOURCE_DATE_EPOCH */
         enum lana_output_kind output;
         const char *output_path;
         struct lana_store *store; /* needed for store output and store-ref bases */

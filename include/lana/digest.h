@@ -16,7 +16,7 @@
 
 struct lana_digest {
         unsigned char raw[LANA_DIGEST_RAW];
-        char hex[2 * LANA_DIGEST_RAW + 1]; /* lowercase hex */
+        char hex[2 * LANA_DIGEST_RAW + 1];     /* lowercase hex */
         char str[7 + 2 * LANA_DIGEST_RAW + 1]; /* "sha256:" + hex */
 };
 

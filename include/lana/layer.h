@@ -26,7 +26,7 @@ enum lana_tar_type {
 struct lana_tar_entry {
         const char *path; /* relative, no leading "/" or "./", no trailing "/", valid UTF-8 */
         enum lana_tar_type type;
-        mode_t mode;      /* permission bits incl. setuid/setgid/sticky (07777) */
+        mode_t mode; /* permission bits incl. setuid/setgid/sticky (07777) */
         uint32_t uid, gid;
         uint64_t size;    /* regular files */
         int64_t mtime;    /* seconds since the epoch */
@@ -51,8 +51,8 @@ struct lana_tar_writer *lana_tar_writer_free(struct lana_tar_writer *t);
 
 /* ---- unpacking (safe reader) ---- */
 struct lana_unpack_options {
-        bool chown;         /* apply uid/gid from the layer (root); otherwise files stay ours */
-        bool allow_devices; /* create character/block devices (root); otherwise skip them */
+        bool chown;           /* apply uid/gid from the layer (root); otherwise files stay ours */
+        bool allow_devices;   /* create character/block devices (root); otherwise skip them */
         bool xattr_whiteouts; /* whiteouts as overlay xattrs ("user." namespace, rootless) */
         uint64_t max_bytes;   /* bound on the uncompressed stream (0: 64 GiB) */
         uint64_t max_entries; /* bound on entries (0: 4 Mi) */

@@ -17,9 +17,9 @@
 
 /* Docker's default capability set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
  * NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP. */
-#define LANA_DEFAULT_CAPS                                                                        \
-        ((1ull << 0) | (1ull << 1) | (1ull << 3) | (1ull << 4) | (1ull << 5) | (1ull << 6) |     \
-         (1ull << 7) | (1ull << 8) | (1ull << 10) | (1ull << 13) | (1ull << 18) | (1ull << 27) | \
+#define LANA_DEFAULT_CAPS                                                                          \
+        ((1ull << 0) | (1ull << 1) | (1ull << 3) | (1ull << 4) | (1ull << 5) | (1ull << 6) |       \
+         (1ull << 7) | (1ull << 8) | (1ull << 10) | (1ull << 13) | (1ull << 18) | (1ull << 27) |   \
          (1ull << 29) | (1ull << 31))
 
 /* Parses "CAP_NET_ADMIN", "net_admin" or "ALL"; returns the bit mask or 0 on an unknown name. */

@@ -9,13 +9,13 @@
 
 void lana_buf_init(struct lana_buf *b, size_t max)
 {
-        *b = (struct lana_buf){ .max = max };
+        *b = (struct lana_buf){.max = max};
 }
 
 void lana_buf_release(struct lana_buf *b)
 {
         free(b->data);
-        *b = (struct lana_buf){ .max = b->max };
+        *b = (struct lana_buf){.max = b->max};
 }
 
 int lana_buf_append(struct lana_buf *b, const void *data, size_t len)
@@ -41,6 +41,6 @@ char *lana_buf_steal(struct lana_buf *b, size_t *ret_len)
         char *p = b->data ? b->data : xstrdup("");
         if (ret_len)
                 *ret_len = b->len;
-        *b = (struct lana_buf){ .max = b->max };
+        *b = (struct lana_buf){.max = b->max};
         return p;
 }

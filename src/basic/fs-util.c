@@ -73,8 +73,7 @@ int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *re
                         break;
                 if (lana_buf_append(&b, chunk, (size_t)n) < 0) {
                         lana_buf_release(&b);
-                        return lana_error_set(err, -E2BIG, "%s: larger than %zu bytes", path,
-                                              max);
+                        return lana_error_set(err, -E2BIG, "%s: larger than %zu bytes", path, max);
                 }
         }
         *ret = lana_buf_steal(&b, ret_len);
@@ -87,8 +86,8 @@ int open_tmpfile_at(int dirfd, const char *prefix, char **ret_name, struct lana_
                 unsigned char rnd[6];
                 if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
                         return lana_error_setsys(err, negative_errno(), "getrandom");
-                char *name = xasprintf(".%s.tmp-%02x%02x%02x%02x%02x%02x", prefix, rnd[0],
-                                       rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+                char *name = xasprintf(".%s.tmp-%02x%02x%02x%02x%02x%02x", prefix, rnd[0], rnd[1],
+                                       rnd[2], rnd[3], rnd[4], rnd[5]);
                 int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                                 0644);
                 if (fd >= 0) {
@@ -100,8 +99,7 @@ int open_tmpfile_at(int dirfd, const char *prefix, char **ret_name, struct lana_
                 if (r != -EEXIST)
                         return lana_error_setsys(err, r, "create temporary file for %s", prefix);
         }
-        return lana_error_set(err, -EEXIST, "create temporary file for %s: no free name",
-                              prefix);
+        return lana_error_set(err, -EEXIST, "create temporary file for %s: no free name", prefix);
 }
 
 int fsync_dirfd(int dirfd)
@@ -138,7 +136,7 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 int mkdir_p_at(int dirfd, const char *path, mode_t mode)
 {
         _cleanup_free_ char *p = xstrdup(path);
-        for (char *s = p + (p[0] == '/'); ; s++) {
+        for (char *s = p + (p[0] == '/');; s++) {
                 if (*s != '/' && *s != '\0')
                         continue;
                 char c = *s;

@@ -57,7 +57,7 @@ static inline void closep(int *fd)
         static inline void func##p(type *p)                                                        \
         {                                                                                          \
                 if (*p)                                                                            \
-                        func(*p);                                                          \
+                        func(*p);                                                                  \
         }
 
 static inline int negative_errno(void)

@@ -18,7 +18,7 @@
 bool transport_quiet;
 
 void transport_item_done(void *ud, const char *what, const char *digest, uint64_t bytes,
-                      const char *how)
+                         const char *how)
 {
         (void)ud;
         if (transport_quiet)
@@ -68,8 +68,8 @@ int transport_write_digest(const char *path, const char *digest)
         const char *name = slash ? slash + 1 : copy;
         if (slash)
                 *slash = '\0';
-        _cleanup_close_ int dfd = open(slash ? (*copy ? copy : "/") : ".",
-                                       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int dfd =
+                open(slash ? (*copy ? copy : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         struct lana_error *err = NULL;
         if (dfd < 0)
                 lana_error_setsys(&err, -errno, "--digest-file %s", path);
@@ -77,4 +77,3 @@ int transport_write_digest(const char *path, const char *digest)
                 write_file_atomic_at(dfd, name, digest, strlen(digest), 0644, &err);
         return err ? cli_fail(err) : EXIT_OK;
 }
-

@@ -9,8 +9,16 @@
 
 #include "lana/registry.h"
 
-enum { OPT_TLS = 1000, OPT_CERT_DIR, OPT_AUTHFILE, OPT_DIGEST_FILE, OPT_PLATFORM, OPT_ALL,
-       OPT_PASSWORD_STDIN, OPT_QUIET };
+enum {
+        OPT_TLS = 1000,
+        OPT_CERT_DIR,
+        OPT_AUTHFILE,
+        OPT_DIGEST_FILE,
+        OPT_PLATFORM,
+        OPT_ALL,
+        OPT_PASSWORD_STDIN,
+        OPT_QUIET
+};
 
 extern bool transport_quiet;
 
@@ -23,11 +31,13 @@ int transport_opt(const char *cmd, int c, struct lana_registry_options *o);
 int transport_write_digest(const char *path, const char *digest);
 
 #define TRANSPORT_OPTIONS                                                                          \
-        { "tls-verify", required_argument, NULL, OPT_TLS },                                        \
-                { "cert-dir", required_argument, NULL, OPT_CERT_DIR },                             \
-                { "authfile", required_argument, NULL, OPT_AUTHFILE },                             \
-                { "jobs", required_argument, NULL, 'j' },                                          \
-                { "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }
+        {"tls-verify", required_argument, NULL, OPT_TLS},                                          \
+                {"cert-dir", required_argument, NULL, OPT_CERT_DIR},                               \
+                {"authfile", required_argument, NULL, OPT_AUTHFILE},                               \
+                {"jobs", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},         \
+        {                                                                                          \
+                "help", no_argument, NULL, 'h'                                                     \
+        }
 
 #define TRANSPORT_HELP                                                                             \
         "      --tls-verify=false   allow plain HTTP and unverified TLS (loopback registries use " \
@@ -37,4 +47,3 @@ int transport_write_digest(const char *path, const char *digest);
         "                           $XDG_RUNTIME_DIR/containers/auth.json, docker config)\n"       \
         "  -j, --jobs N             parallel blob transfers (default 4)\n"                         \
         "  -q, --quiet              no progress lines\n"
-

@@ -125,8 +125,7 @@ static int parse_epoch(int64_t *ret, struct lana_error **err)
         errno = 0;
         long long v = strtoll(s, &end, 10);
         if (*end || errno || v < 0 || v > 253402300799LL)
-                return lana_error_set(err, -EINVAL, "SOURCE_DATE_EPOCH '%s' is not a Unix time",
-                                      s);
+                return lana_error_set(err, -EINVAL, "SOURCE_DATE_EPOCH '%s' is not a Unix time", s);
         *ret = v;
         return 0;
 }
@@ -145,29 +144,29 @@ static const char *find_rootfs(void)
 int cmd_build(struct cli *cli, int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "file", required_argument, NULL, 'f' },
-                { "tag", required_argument, NULL, 't' },
-                { "platform", required_argument, NULL, 'P' },
-                { "compression", required_argument, NULL, 'C' },
-                { "level", required_argument, NULL, 'L' },
-                { "jobs", required_argument, NULL, 'j' },
-                { "output", required_argument, NULL, 'o' },
-                { "digest-file", required_argument, NULL, 'D' },
-                { "quiet", no_argument, NULL, 'q' },
-                { "no-cache", no_argument, NULL, 'N' },
-                { "push", no_argument, NULL, 'U' },
-                { "tls-verify", required_argument, NULL, 'T' },
-                { "authfile", required_argument, NULL, 'A' },
-                { "cert-dir", required_argument, NULL, 'E' },
-                { "help", no_argument, NULL, 'h' },
+                {"file", required_argument, NULL, 'f'},
+                {"tag", required_argument, NULL, 't'},
+                {"platform", required_argument, NULL, 'P'},
+                {"compression", required_argument, NULL, 'C'},
+                {"level", required_argument, NULL, 'L'},
+                {"jobs", required_argument, NULL, 'j'},
+                {"output", required_argument, NULL, 'o'},
+                {"digest-file", required_argument, NULL, 'D'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"no-cache", no_argument, NULL, 'N'},
+                {"push", no_argument, NULL, 'U'},
+                {"tls-verify", required_argument, NULL, 'T'},
+                {"authfile", required_argument, NULL, 'A'},
+                {"cert-dir", required_argument, NULL, 'E'},
+                {"help", no_argument, NULL, 'h'},
                 {},
         };
-        struct lana_build_options o = { .output = LANA_OUTPUT_STORE };
+        struct lana_build_options o = {.output = LANA_OUTPUT_STORE};
         _cleanup_free_ char **tags = xnew(char *, (size_t)argc + 1);
         size_t ntags = 0;
         const char *spec = NULL, *digest_file = NULL, *output = NULL;
         bool push = false;
-        struct lana_registry_options ro = { 0 };
+        struct lana_registry_options ro = {0};
         unsigned level = 0;
         int c;
         while ((c = getopt_long(argc, argv, "f:t:j:o:qh", opts, NULL)) != -1) {
@@ -212,8 +211,10 @@ int cmd_build(struct cli *cli, int argc, char **argv)
                         break;
                 case 'T':
                         if (strcmp(optarg, "true") && strcmp(optarg, "false"))
-                                return cli_usage_error("build", "--tls-verify '%s': expected "
-                                                       "true or false", optarg);
+                                return cli_usage_error("build",
+                                                       "--tls-verify '%s': expected "
+                                                       "true or false",
+                                                       optarg);
                         ro.tls_verify_off = !strcmp(optarg, "false");
                         break;
                 case 'A':
@@ -232,8 +233,7 @@ int cmd_build(struct cli *cli, int argc, char **argv)
         if (argc - optind > 1)
                 return cli_usage_error("build", "expected at most one DIR");
         const char *dir = optind < argc ? argv[optind] : ".";
-        _cleanup_free_ char *spec_path = spec ? xstrdup(spec)
-                                              : xasprintf("%s/lana-img.yaml", dir);
+        _cleanup_free_ char *spec_path = spec ? xstrdup(spec) : xasprintf("%s/lana-img.yaml", dir);
         o.spec_path = spec_path;
         o.tags = ntags ? tags : NULL;
         o.rootfs_dir = find_rootfs();
@@ -244,11 +244,11 @@ int cmd_build(struct cli *cli, int argc, char **argv)
         o.output_path = out_path;
         if (parse_epoch(&o.epoch, &err) < 0)
                 return cli_fail(err);
-        struct progress_state ps = { .tty = isatty(STDERR_FILENO) == 1 };
-        struct lana_build_progress pg = { .layer_start = pg_start,
-                                          .layer_bytes = pg_bytes,
-                                          .layer_done = pg_done,
-                                          .userdata = &ps };
+        struct progress_state ps = {.tty = isatty(STDERR_FILENO) == 1};
+        struct lana_build_progress pg = {.layer_start = pg_start,
+                                         .layer_bytes = pg_bytes,
+                                         .layer_done = pg_done,
+                                         .userdata = &ps};
         o.progress = quiet ? NULL : &pg;
 
         /* check where the digest goes before building, not after */

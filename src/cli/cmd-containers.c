@@ -20,9 +20,9 @@ static int simple_opts(const char *cmd, int argc, char **argv, const char *usage
                        bool *json)
 {
         static const struct option opts[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "force", no_argument, NULL, 'f' },
-                { "format", required_argument, NULL, 'F' },
+                {"help", no_argument, NULL, 'h'},
+                {"force", no_argument, NULL, 'f'},
+                {"format", required_argument, NULL, 'F'},
                 {},
         };
         int c;
@@ -103,10 +103,9 @@ static int parse_signal(const char *s)
         static const struct {
                 const char *name;
                 int sig;
-        } sigs[] = { { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
-                     { "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
-                     { "TERM", SIGTERM }, { "STOP", SIGSTOP }, { "CONT", SIGCONT },
-                     { "WINCH", SIGWINCH } };
+        } sigs[] = {{"HUP", SIGHUP},   {"INT", SIGINT},    {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+                    {"USR1", SIGUSR1}, {"USR2", SIGUSR2},  {"TERM", SIGTERM}, {"STOP", SIGSTOP},
+                    {"CONT", SIGCONT}, {"WINCH", SIGWINCH}};
         const char *n = !strncmp(s, "SIG", 3) ? s + 3 : s;
         for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
                 if (!strcmp(n, sigs[i].name))
@@ -174,8 +173,10 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
                 const char *id = json_string_value(json_object_get(st, "id"));
                 if (lana_state_running(st)) {
                         if (!force) {
-                                fprintf(stderr, "lana-img: rm: container %s is running (use "
-                                                "-f)\n", argv[i]);
+                                fprintf(stderr,
+                                        "lana-img: rm: container %s is running (use "
+                                        "-f)\n",
+                                        argv[i]);
                                 rc = EXIT_FAIL;
                                 json_decref(st);
                                 continue;
@@ -185,7 +186,7 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
                         kill(pid, SIGKILL);
                         /* the monitor cleans up after the exit; wait for it (bounded) */
                         for (int t = 0; t < 500 && mon > 0 && kill(mon, 0) == 0; t++) {
-                                struct timespec ts = { 0, 10 * 1000 * 1000 };
+                                struct timespec ts = {0, 10 * 1000 * 1000};
                                 nanosleep(&ts, NULL);
                         }
                 }

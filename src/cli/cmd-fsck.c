@@ -42,8 +42,8 @@ int cmd_fsck(struct cli *cli, int argc, char **argv)
         } else {
                 r = cli_open_store(cli, false, &store, &err);
                 if (r >= 0 && store)
-                        r = lana_layout_open(lana_layout_path(lana_store_layout(store)), false,
-                                             &l, &err);
+                        r = lana_layout_open(lana_layout_path(lana_store_layout(store)), false, &l,
+                                             &err);
         }
         if (r < 0) {
                 lana_store_free(store);

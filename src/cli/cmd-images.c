@@ -19,8 +19,8 @@ static void help(void)
 int cmd_images(struct cli *cli, int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "format", required_argument, NULL, 'F' },
-                { "help", no_argument, NULL, 'h' },
+                {"format", required_argument, NULL, 'F'},
+                {"help", no_argument, NULL, 'h'},
                 {},
         };
         bool json = false;
@@ -29,8 +29,10 @@ int cmd_images(struct cli *cli, int argc, char **argv)
                 switch (c) {
                 case 'F':
                         if (strcmp(optarg, "json") && strcmp(optarg, "table"))
-                                return cli_usage_error("images", "--format '%s': expected json "
-                                                       "or table", optarg);
+                                return cli_usage_error("images",
+                                                       "--format '%s': expected json "
+                                                       "or table",
+                                                       optarg);
                         json = !strcmp(optarg, "json");
                         break;
                 case 'h':
@@ -58,8 +60,8 @@ int cmd_images(struct cli *cli, int argc, char **argv)
         int rc = EXIT_OK;
         json_array_foreach(ms, i, m)
         {
-                const char *name = json_string_value(json_object_get(
-                        json_object_get(m, "annotations"), LANA_ANNOT_REF_NAME));
+                const char *name = json_string_value(
+                        json_object_get(json_object_get(m, "annotations"), LANA_ANNOT_REF_NAME));
                 json_t *sum = NULL;
                 struct lana_error *e = NULL;
                 if (lana_layout_image_summary(lana_store_layout(store), m, &sum, &e) < 0) {

@@ -19,11 +19,11 @@ int cmd_login(struct cli *cli, int argc, char **argv)
         (void)cli;
         static const struct option opts[] = {
                 TRANSPORT_OPTIONS,
-                { "username", required_argument, NULL, 'u' },
-                { "password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN },
+                {"username", required_argument, NULL, 'u'},
+                {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
                 {},
         };
-        struct lana_registry_options o = { 0 };
+        struct lana_registry_options o = {0};
         const char *user = NULL;
         bool from_stdin = false;
         int c;
@@ -79,8 +79,8 @@ int cmd_login(struct cli *cli, int argc, char **argv)
 int cmd_logout(struct cli *cli, int argc, char **argv)
 {
         (void)cli;
-        static const struct option opts[] = { TRANSPORT_OPTIONS, {} };
-        struct lana_registry_options o = { 0 };
+        static const struct option opts[] = {TRANSPORT_OPTIONS, {}};
+        struct lana_registry_options o = {0};
         int c;
         while ((c = getopt_long(argc, argv, "j:qh", opts, NULL)) != -1) {
                 int t = transport_opt("logout", c, &o);

@@ -41,8 +41,7 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
                 size_t i;
                 json_t *m;
                 if (lana_layout_list(l, &ms, NULL) >= 0)
-                        json_array_foreach(ms, i, m)
-                                lana_layout_collect_diff_ids(l, m, keep);
+                        json_array_foreach(ms, i, m) lana_layout_collect_diff_ids(l, m, keep);
                 if (lana_state_list(&states, NULL) >= 0)
                         json_array_foreach(states, i, m)
                         {

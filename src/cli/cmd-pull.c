@@ -18,13 +18,13 @@ int cmd_pull(struct cli *cli, int argc, char **argv)
 {
         static const struct option opts[] = {
                 TRANSPORT_OPTIONS,
-                { "platform", required_argument, NULL, OPT_PLATFORM },
-                { "all-platforms", no_argument, NULL, OPT_ALL },
-                { "digest-file", required_argument, NULL, OPT_DIGEST_FILE },
+                {"platform", required_argument, NULL, OPT_PLATFORM},
+                {"all-platforms", no_argument, NULL, OPT_ALL},
+                {"digest-file", required_argument, NULL, OPT_DIGEST_FILE},
                 {},
         };
-        struct lana_transfer_progress pg = { .item_done = transport_item_done };
-        struct lana_registry_options o = { .progress = &pg };
+        struct lana_transfer_progress pg = {.item_done = transport_item_done};
+        struct lana_registry_options o = {.progress = &pg};
         const char *platform = NULL, *digest_file = NULL;
         bool all = false;
         int c;
@@ -72,7 +72,7 @@ int cmd_pull(struct cli *cli, int argc, char **argv)
         if (cli_open_store(cli, true, &store, &err) < 0)
                 return cli_fail(err);
         struct lana_digest d;
-        struct lana_transfer_stats st = { 0 };
+        struct lana_transfer_stats st = {0};
         int r = lana_pull(store, argv[optind], pp, all, &o, &d, &st, &err);
         lana_store_free(store);
         if (r < 0)
@@ -83,4 +83,3 @@ int cmd_pull(struct cli *cli, int argc, char **argv)
         printf("%s\n", d.str);
         return digest_file ? transport_write_digest(digest_file, d.str) : EXIT_OK;
 }
-

@@ -18,11 +18,11 @@ int cmd_push(struct cli *cli, int argc, char **argv)
 {
         static const struct option opts[] = {
                 TRANSPORT_OPTIONS,
-                { "digest-file", required_argument, NULL, OPT_DIGEST_FILE },
+                {"digest-file", required_argument, NULL, OPT_DIGEST_FILE},
                 {},
         };
-        struct lana_transfer_progress pg = { .item_done = transport_item_done };
-        struct lana_registry_options o = { .progress = &pg };
+        struct lana_transfer_progress pg = {.item_done = transport_item_done};
+        struct lana_registry_options o = {.progress = &pg};
         const char *digest_file = NULL;
         int c;
         while ((c = getopt_long(argc, argv, "j:qh", opts, NULL)) != -1) {
@@ -66,7 +66,7 @@ int cmd_push(struct cli *cli, int argc, char **argv)
                 return cli_fail(err);
         }
         struct lana_digest d;
-        struct lana_transfer_stats st = { 0 };
+        struct lana_transfer_stats st = {0};
         r = lana_push(store, img.layout, img.desc, dest ? dest : img.name, &o, &d, &st, &err);
         lana_image_release(&img);
         lana_store_free(store);
@@ -78,4 +78,3 @@ int cmd_push(struct cli *cli, int argc, char **argv)
         printf("%s\n", d.str);
         return digest_file ? transport_write_digest(digest_file, d.str) : EXIT_OK;
 }
-

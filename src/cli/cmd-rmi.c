@@ -39,8 +39,10 @@ int cmd_rmi(struct cli *cli, int argc, char **argv)
                 struct lana_image img;
                 int r = lana_image_open(store, argv[i], &img, &err);
                 if (r >= 0 && !img.name)
-                        r = lana_error_set(&err, -EINVAL, "%s: name the image to remove "
-                                           "(IMAGE:REF)", argv[i]);
+                        r = lana_error_set(&err, -EINVAL,
+                                           "%s: name the image to remove "
+                                           "(IMAGE:REF)",
+                                           argv[i]);
                 if (r >= 0)
                         r = lana_layout_remove_ref(img.layout, img.name, &err);
                 if (r >= 0)

@@ -27,16 +27,31 @@
 #include "cli.h"
 #include "fs-util.h"
 
-enum { OPT_RM = 1000, OPT_NAME, OPT_ENV_FILE, OPT_TMPFS, OPT_ENTRYPOINT, OPT_READ_ONLY,
-       OPT_HOSTNAME, OPT_NETWORK, OPT_MEMORY, OPT_PIDS, OPT_CPUS, OPT_CAP_ADD, OPT_CAP_DROP,
-       OPT_SECURITY, OPT_INIT, OPT_PLATFORM };
+enum {
+        OPT_RM = 1000,
+        OPT_NAME,
+        OPT_ENV_FILE,
+        OPT_TMPFS,
+        OPT_ENTRYPOINT,
+        OPT_READ_ONLY,
+        OPT_HOSTNAME,
+        OPT_NETWORK,
+        OPT_MEMORY,
+        OPT_PIDS,
+        OPT_CPUS,
+        OPT_CAP_ADD,
+        OPT_CAP_DROP,
+        OPT_SECURITY,
+        OPT_INIT,
+        OPT_PLATFORM
+};
 
 struct run_opts {
         bool rm, detach, tty, interactive, read_only, init, net_host, nnp;
         const char *name, *workdir, *user, *hostname, *platform;
         char **entrypoint; /* NULL: the image's */
         bool has_entrypoint;
-        json_t *env;       /* array of K=V added after the image's */
+        json_t *env; /* array of K=V added after the image's */
         struct lana_bind *binds;
         size_t nbinds;
         struct lana_tmpfs *tmpfs;
@@ -91,11 +106,25 @@ static int64_t parse_size(const char *s)
                 return -1;
         int64_t mul = 1;
         switch (*end) {
-        case 'b': case 'B': case '\0': mul = 1; break;
-        case 'k': case 'K': mul = 1 << 10; break;
-        case 'm': case 'M': mul = 1 << 20; break;
-        case 'g': case 'G': mul = 1 << 30; break;
-        default: return -1;
+        case 'b':
+        case 'B':
+        case '\0':
+                mul = 1;
+                break;
+        case 'k':
+        case 'K':
+                mul = 1 << 10;
+                break;
+        case 'm':
+        case 'M':
+                mul = 1 << 20;
+                break;
+        case 'g':
+        case 'G':
+                mul = 1 << 30;
+                break;
+        default:
+                return -1;
         }
         if (*end && end[1] && !((end[1] == 'b' || end[1] == 'B') && !end[2]))
                 return -1;
@@ -120,48 +149,62 @@ static int add_env_line(json_t *env, const char *line)
 static int parse_opts(int argc, char **argv, struct run_opts *o)
 {
         static const struct option opts[] = {
-                { "rm", no_argument, NULL, OPT_RM },
-                { "detach", no_argument, NULL, 'd' },
-                { "name", required_argument, NULL, OPT_NAME },
-                { "env", required_argument, NULL, 'e' },
-                { "env-file", required_argument, NULL, OPT_ENV_FILE },
-                { "volume", required_argument, NULL, 'v' },
-                { "tmpfs", required_argument, NULL, OPT_TMPFS },
-                { "workdir", required_argument, NULL, 'w' },
-                { "user", required_argument, NULL, 'u' },
-                { "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
-                { "read-only", no_argument, NULL, OPT_READ_ONLY },
-                { "hostname", required_argument, NULL, OPT_HOSTNAME },
-                { "network", required_argument, NULL, OPT_NETWORK },
-                { "memory", required_argument, NULL, OPT_MEMORY },
-                { "pids-limit", required_argument, NULL, OPT_PIDS },
-                { "cpus", required_argument, NULL, OPT_CPUS },
-                { "cap-add", required_argument, NULL, OPT_CAP_ADD },
-                { "cap-drop", required_argument, NULL, OPT_CAP_DROP },
-                { "security-opt", required_argument, NULL, OPT_SECURITY },
-                { "init", no_argument, NULL, OPT_INIT },
-                { "tty", no_argument, NULL, 't' },
-                { "interactive", no_argument, NULL, 'i' },
-                { "platform", required_argument, NULL, OPT_PLATFORM },
-                { "help", no_argument, NULL, 'h' },
+                {"rm", no_argument, NULL, OPT_RM},
+                {"detach", no_argument, NULL, 'd'},
+                {"name", required_argument, NULL, OPT_NAME},
+                {"env", required_argument, NULL, 'e'},
+                {"env-file", required_argument, NULL, OPT_ENV_FILE},
+                {"volume", required_argument, NULL, 'v'},
+                {"tmpfs", required_argument, NULL, OPT_TMPFS},
+                {"workdir", required_argument, NULL, 'w'},
+                {"user", required_argument, NULL, 'u'},
+                {"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
+                {"read-only", no_argument, NULL, OPT_READ_ONLY},
+                {"hostname", required_argument, NULL, OPT_HOSTNAME},
+                {"network", required_argument, NULL, OPT_NETWORK},
+                {"memory", required_argument, NULL, OPT_MEMORY},
+                {"pids-limit", required_argument, NULL, OPT_PIDS},
+                {"cpus", required_argument, NULL, OPT_CPUS},
+                {"cap-add", required_argument, NULL, OPT_CAP_ADD},
+                {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
+                {"security-opt", required_argument, NULL, OPT_SECURITY},
+                {"init", no_argument, NULL, OPT_INIT},
+                {"tty", no_argument, NULL, 't'},
+                {"interactive", no_argument, NULL, 'i'},
+                {"platform", required_argument, NULL, OPT_PLATFORM},
+                {"help", no_argument, NULL, 'h'},
                 {},
         };
         int c;
         /* '+': options stop at IMAGE; what follows is the command */
         while ((c = getopt_long(argc, argv, "+de:v:w:u:tih", opts, NULL)) != -1) {
                 switch (c) {
-                case OPT_RM: o->rm = true; break;
-                case 'd': o->detach = true; break;
-                case 't': o->tty = true; break;
-                case 'i': o->interactive = true; break;
-                case OPT_READ_ONLY: o->read_only = true; break;
-                case OPT_INIT: o->init = true; break;
+                case OPT_RM:
+                        o->rm = true;
+                        break;
+                case 'd':
+                        o->detach = true;
+                        break;
+                case 't':
+                        o->tty = true;
+                        break;
+                case 'i':
+                        o->interactive = true;
+                        break;
+                case OPT_READ_ONLY:
+                        o->read_only = true;
+                        break;
+                case OPT_INIT:
+                        o->init = true;
+                        break;
                 case OPT_NAME:
-                        if (!*optarg || strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM"
-                                                       "NOPQRSTUVWXYZ0123456789_.-") !=
-                                                strlen(optarg))
-                                return cli_usage_error("run", "--name '%s': letters, digits, "
-                                                       "'_', '.', '-' only", optarg);
+                        if (!*optarg ||
+                            strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM"
+                                           "NOPQRSTUVWXYZ0123456789_.-") != strlen(optarg))
+                                return cli_usage_error("run",
+                                                       "--name '%s': letters, digits, "
+                                                       "'_', '.', '-' only",
+                                                       optarg);
                         o->name = optarg;
                         break;
                 case 'e':
@@ -180,8 +223,10 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
                                 line[strcspn(line, "\r\n")] = '\0';
                                 if (add_env_line(o->env, line) < 0) {
                                         fclose(f);
-                                        return cli_usage_error("run", "--env-file %s:%d: "
-                                                               "expected K=V", optarg, ln);
+                                        return cli_usage_error("run",
+                                                               "--env-file %s:%d: "
+                                                               "expected K=V",
+                                                               optarg, ln);
                                 }
                         }
                         fclose(f);
@@ -204,9 +249,10 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
                         if (!realpath(src, real))
                                 return cli_usage_error("run", "-v %s: %s", src, strerror(errno));
                         o->binds = xrealloc(o->binds, (o->nbinds + 1) * sizeof *o->binds);
-                        o->binds[o->nbinds++] = (struct lana_bind){
-                                .source = xstrdup(real), .destination = xstrdup(dst),
-                                .readonly = mode && !strcmp(mode, "ro") };
+                        o->binds[o->nbinds++] =
+                                (struct lana_bind){.source = xstrdup(real),
+                                                   .destination = xstrdup(dst),
+                                                   .readonly = mode && !strcmp(mode, "ro")};
                         break;
                 }
                 case OPT_TMPFS: {
@@ -218,23 +264,26 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
                         o->tmpfs[o->ntmpfs++] = (struct lana_tmpfs){
                                 .destination = colon ? xstrndup(optarg, (size_t)(colon - optarg))
                                                      : xstrdup(optarg),
-                                .options = colon ? xstrdup(colon + 1) : NULL };
+                                .options = colon ? xstrdup(colon + 1) : NULL};
                         break;
                 }
                 case 'w':
                         if (optarg[0] != '/')
-                                return cli_usage_error("run", "-w '%s': must be absolute",
-                                                       optarg);
+                                return cli_usage_error("run", "-w '%s': must be absolute", optarg);
                         o->workdir = optarg;
                         break;
-                case 'u': o->user = optarg; break;
+                case 'u':
+                        o->user = optarg;
+                        break;
                 case OPT_ENTRYPOINT:
                         o->has_entrypoint = true;
                         o->entrypoint = *optarg ? xnew(char *, 2) : NULL;
                         if (o->entrypoint)
                                 o->entrypoint[0] = optarg;
                         break;
-                case OPT_HOSTNAME: o->hostname = optarg; break;
+                case OPT_HOSTNAME:
+                        o->hostname = optarg;
+                        break;
                 case OPT_NETWORK:
                         if (!strcmp(optarg, "host"))
                                 o->net_host = true;
@@ -289,9 +338,14 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
                                 return cli_usage_error("run", "--security-opt '%s'", optarg);
                         }
                         break;
-                case OPT_PLATFORM: o->platform = optarg; break;
-                case 'h': help(); return -1;
-                default: return EXIT_USAGE;
+                case OPT_PLATFORM:
+                        o->platform = optarg;
+                        break;
+                case 'h':
+                        help();
+                        return -1;
+                default:
+                        return EXIT_USAGE;
                 }
         }
         if (o->rm && o->detach && false)
@@ -338,7 +392,7 @@ static int supervise(struct lana_container *c, bool interactive, bool *ret_oom)
 {
         sigset_t set;
         sigemptyset(&set);
-        int fwd[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD };
+        int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
         for (size_t i = 0; i < ELEMENTSOF(fwd); i++)
                 sigaddset(&set, fwd[i]);
         sigprocmask(SIG_BLOCK, &set, NULL);
@@ -357,9 +411,10 @@ static int supervise(struct lana_container *c, bool interactive, bool *ret_oom)
         bool stdin_open = pty >= 0 && interactive;
         for (;;) {
                 /* an exit may predate the signalfd: look, then wait (bounded) for news */
-                siginfo_t info = { 0 };
+                siginfo_t info = {0};
                 if (waitid(P_PID, (id_t)lana_container_pid(c), &info,
-                           WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid != 0) {
+                           WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                    info.si_pid != 0) {
                         /* drain what the terminal still holds before leaving */
                         char tail[8192];
                         ssize_t n;
@@ -367,8 +422,9 @@ static int supervise(struct lana_container *c, bool interactive, bool *ret_oom)
                                 (void)write_full(STDOUT_FILENO, tail, (size_t)n);
                         break;
                 }
-                struct pollfd p[3] = { { sfd, POLLIN, 0 }, { pty, POLLIN, 0 },
-                                       { stdin_open ? STDIN_FILENO : -1, POLLIN, 0 } };
+                struct pollfd p[3] = {{sfd, POLLIN, 0},
+                                      {pty, POLLIN, 0},
+                                      {stdin_open ? STDIN_FILENO : -1, POLLIN, 0}};
                 if (poll(p, 3, 1000) < 0 && errno != EINTR)
                         break;
                 if (p[0].revents & POLLIN) {
@@ -419,7 +475,7 @@ static void new_id(char out[65])
 
 int cmd_run(struct cli *cli, int argc, char **argv)
 {
-        struct run_opts o = { .env = json_array(), .nnp = true, .seccomp = LANA_SECCOMP_DEFAULT };
+        struct run_opts o = {.env = json_array(), .nnp = true, .seccomp = LANA_SECCOMP_DEFAULT};
         int rc = parse_opts(argc, argv, &o);
         if (rc != 0) {
                 json_decref(o.env);
@@ -445,7 +501,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         }
         struct lana_store *store = NULL;
         int r = cli_open_store(cli, true, &store, &err);
-        struct lana_image img = { 0 };
+        struct lana_image img = {0};
         json_t *mdesc = NULL, *manifest = NULL, *config = NULL;
         struct lana_platform plat, *pp = NULL;
         if (r >= 0 && o.platform) {
@@ -453,8 +509,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 pp = &plat;
         }
         if (r >= 0 && !store)
-                r = lana_error_set(&err, -ENOENT, "no image named %s (the store is empty)",
-                                   image);
+                r = lana_error_set(&err, -ENOENT, "no image named %s (the store is empty)", image);
         if (r >= 0)
                 r = lana_image_open(store, image, &img, &err);
         if (r >= 0)
@@ -487,22 +542,21 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         }
         char id[65];
         new_id(id);
-        _cleanup_free_ char *cdir = store ? xasprintf("%s/containers/%s", lana_store_root(store),
-                                                      id)
-                                          : NULL;
+        _cleanup_free_ char *cdir =
+                store ? xasprintf("%s/containers/%s", lana_store_root(store), id) : NULL;
         _cleanup_free_ char *upper = cdir ? xasprintf("%s/upper", cdir) : NULL;
         _cleanup_free_ char *work = cdir ? xasprintf("%s/work", cdir) : NULL;
         _cleanup_free_ char *rootfs = cdir ? xasprintf("%s/rootfs", cdir) : NULL;
-        _cleanup_free_ char *empty = store ? xasprintf("%s/snapshots/empty", lana_store_root(store))
-                                           : NULL;
+        _cleanup_free_ char *empty =
+                store ? xasprintf("%s/snapshots/empty", lana_store_root(store)) : NULL;
         if (r >= 0 && nl == 0) {
                 /* an image without layers still needs a lower directory */
                 (void)mkdir_p_at(AT_FDCWD, empty, 0755);
                 lowers[0] = xstrdup(empty);
         }
-        if (r >= 0 && (mkdir_p_at(AT_FDCWD, upper, 0755) < 0 ||
-                       mkdir_p_at(AT_FDCWD, work, 0700) < 0 ||
-                       mkdir_p_at(AT_FDCWD, rootfs, 0755) < 0))
+        if (r >= 0 &&
+            (mkdir_p_at(AT_FDCWD, upper, 0755) < 0 || mkdir_p_at(AT_FDCWD, work, 0700) < 0 ||
+             mkdir_p_at(AT_FDCWD, rootfs, 0755) < 0))
                 r = lana_error_setsys(&err, -errno, "create %s", cdir);
 
         /* the process: entrypoint + cmd, docker's rules */
@@ -556,24 +610,39 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         char hostname[13];
         snprintf(hostname, sizeof hostname, "%.12s", id);
         const char *user = o.user ? o.user : json_string_value(json_object_get(icfg, "User"));
-        const char *cwd = o.workdir ? o.workdir
-                                    : json_string_value(json_object_get(icfg, "WorkingDir"));
+        const char *cwd =
+                o.workdir ? o.workdir : json_string_value(json_object_get(icfg, "WorkingDir"));
         struct lana_container_spec spec = {
-                .id = id, .rootfs = rootfs, .lowerdirs = lowers, .upperdir = upper,
-                .workdir = work, .readonly_rootfs = o.read_only,
-                .hostname = o.hostname ? o.hostname : hostname, .net_host = o.net_host,
-                .binds = o.binds, .nbinds = o.nbinds, .tmpfs = o.tmpfs, .ntmpfs = o.ntmpfs,
+                .id = id,
+                .rootfs = rootfs,
+                .lowerdirs = lowers,
+                .upperdir = upper,
+                .workdir = work,
+                .readonly_rootfs = o.read_only,
+                .hostname = o.hostname ? o.hostname : hostname,
+                .net_host = o.net_host,
+                .binds = o.binds,
+                .nbinds = o.nbinds,
+                .tmpfs = o.tmpfs,
+                .ntmpfs = o.ntmpfs,
                 .caps = (LANA_DEFAULT_CAPS | o.cap_add) & ~o.cap_drop,
-                .no_new_privs = o.nnp, .seccomp = o.seccomp, .seccomp_file = o.seccomp_file,
-                .memory_bytes = o.memory, .pids_limit = o.pids,
-                .cpu_quota_us = o.cpu_quota, .cpu_period_us = o.cpu_quota ? 100000 : 0,
-                .init = o.init, .terminal = o.tty, .argv = pargv, .env = penv,
-                .cwd = cwd && *cwd ? cwd : "/", .user = user && *user ? user : NULL,
+                .no_new_privs = o.nnp,
+                .seccomp = o.seccomp,
+                .seccomp_file = o.seccomp_file,
+                .memory_bytes = o.memory,
+                .pids_limit = o.pids,
+                .cpu_quota_us = o.cpu_quota,
+                .cpu_period_us = o.cpu_quota ? 100000 : 0,
+                .init = o.init,
+                .terminal = o.tty,
+                .argv = pargv,
+                .env = penv,
+                .cwd = cwd && *cwd ? cwd : "/",
+                .user = user && *user ? user : NULL,
         };
 
-
         int status = LANA_EXIT_RUNTIME;
-        int ready[2] = { -1, -1 };
+        int ready[2] = {-1, -1};
         if (r >= 0 && o.detach && pipe2(ready, O_CLOEXEC) < 0)
                 r = lana_error_setsys(&err, -errno, "pipe");
         pid_t monitor = 0;
@@ -656,8 +725,10 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 bool oom = false;
                 status = supervise(c, o.interactive, &oom);
                 if (oom && !o.detach)
-                        fprintf(stderr, "lana-img: run: the container ran out of memory "
-                                        "(limit %jd bytes)\n", (intmax_t)o.memory);
+                        fprintf(stderr,
+                                "lana-img: run: the container ran out of memory "
+                                "(limit %jd bytes)\n",
+                                (intmax_t)o.memory);
                 json_object_set_new(st, "exit_code", json_integer(status));
                 json_object_set_new(st, "oom_killed", json_boolean(oom));
                 json_object_set_new(st, "finished", json_integer((json_int_t)time(NULL)));

@@ -31,8 +31,10 @@ int cmd_tag(struct cli *cli, int argc, char **argv)
         const char *src = argv[optind], *dst = argv[optind + 1];
         struct lana_error *err = NULL;
         if (!strncmp(dst, "oci-archive:", 12) || !strncmp(dst, "docker-archive:", 15))
-                return cli_usage_error("tag", "DST '%s': archives cannot be tagged in place; "
-                                       "use a store name or oci:DIR[:TAG]", dst);
+                return cli_usage_error("tag",
+                                       "DST '%s': archives cannot be tagged in place; "
+                                       "use a store name or oci:DIR[:TAG]",
+                                       dst);
         bool dst_oci = !strncmp(dst, "oci:", 4);
         struct lana_store *store = NULL;
         if (cli_open_store(cli, !dst_oci, &store, &err) < 0)
@@ -57,8 +59,7 @@ int cmd_tag(struct cli *cli, int argc, char **argv)
                         name = xstrdup("latest");
                 }
                 if (!lana_tag_valid(name))
-                        r = lana_error_set(&err, -EINVAL, "%s: '%s' is not a valid tag", dst,
-                                           name);
+                        r = lana_error_set(&err, -EINVAL, "%s: '%s' is not a valid tag", dst, name);
                 else
                         r = lana_layout_open(path, true, &target, &err);
         } else {

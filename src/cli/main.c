@@ -13,21 +13,21 @@
 #include "cli.h"
 
 static const struct command commands[] = {
-        { "build", cmd_build, "build an image from a spec (lana-img.yaml)" },
-        { "images", cmd_images, "list images in the store" },
-        { "inspect", cmd_inspect, "show an image's manifest, config and layers as JSON" },
-        { "tag", cmd_tag, "give an image another name" },
-        { "rmi", cmd_rmi, "remove an image name" },
-        { "prune", cmd_prune, "delete blobs no image refers to" },
-        { "fsck", cmd_fsck, "verify every blob and every image in the store" },
-        { "push", cmd_push, "upload an image to a registry" },
-        { "pull", cmd_pull, "fetch an image from a registry into the store" },
-        { "login", cmd_login, "check and save credentials for a registry" },
-        { "logout", cmd_logout, "forget the credentials for a registry" },
-        { "run", cmd_run, "run a command in a new container" },
-        { "containers", cmd_containers, "list containers" },
-        { "kill", cmd_kill, "send a signal to a container" },
-        { "rm", cmd_rm, "remove containers" },
+        {"build", cmd_build, "build an image from a spec (lana-img.yaml)"},
+        {"images", cmd_images, "list images in the store"},
+        {"inspect", cmd_inspect, "show an image's manifest, config and layers as JSON"},
+        {"tag", cmd_tag, "give an image another name"},
+        {"rmi", cmd_rmi, "remove an image name"},
+        {"prune", cmd_prune, "delete blobs no image refers to"},
+        {"fsck", cmd_fsck, "verify every blob and every image in the store"},
+        {"push", cmd_push, "upload an image to a registry"},
+        {"pull", cmd_pull, "fetch an image from a registry into the store"},
+        {"login", cmd_login, "check and save credentials for a registry"},
+        {"logout", cmd_logout, "forget the credentials for a registry"},
+        {"run", cmd_run, "run a command in a new container"},
+        {"containers", cmd_containers, "list containers"},
+        {"kill", cmd_kill, "send a signal to a container"},
+        {"rm", cmd_rm, "remove containers"},
 };
 
 static void usage(FILE *f)
@@ -96,7 +96,7 @@ int cli_open_store(struct cli *cli, bool create, struct lana_store **ret, struct
 
 int cli_help_only(int argc, char **argv, void (*help)(void))
 {
-        static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, {} };
+        static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {}};
         int c;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
                 if (c != 'h')
@@ -115,7 +115,7 @@ void cli_reset_getopt(void)
 
 const char *cli_size(uint64_t n, char buf[32])
 {
-        static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
         double v = (double)n;
         size_t u = 0;
         while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
@@ -131,11 +131,11 @@ const char *cli_size(uint64_t n, char buf[32])
 
 int main(int argc, char **argv)
 {
-        struct cli cli = { .prog = "lana-img" };
+        struct cli cli = {.prog = "lana-img"};
         static const struct option opts[] = {
-                { "root", required_argument, NULL, 'r' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
+                {"root", required_argument, NULL, 'r'},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, 'V'},
                 {},
         };
         int c;

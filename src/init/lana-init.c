@@ -47,7 +47,7 @@ int main(int argc, char **argv)
         int status = 0;
         for (;;) {
                 int sig = 0;
-                struct timespec ts = { .tv_sec = 1 };
+                struct timespec ts = {.tv_sec = 1};
                 siginfo_t info;
                 sig = sigtimedwait(&all, &info, &ts);
                 if (sig > 0 && sig != SIGCHLD)

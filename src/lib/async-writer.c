@@ -91,7 +91,7 @@ static int submit(struct async_writer *a, struct lana_error **err)
                 pthread_mutex_unlock(&a->lock);
                 return rc;
         }
-        a->ring[a->head] = (struct chunk){ a->fill, a->fill_len };
+        a->ring[a->head] = (struct chunk){a->fill, a->fill_len};
         a->head = (a->head + 1) % a->depth;
         a->count++;
         /* a spare buffer always exists: depth + 1 buffers circulate */
@@ -104,8 +104,7 @@ static int submit(struct async_writer *a, struct lana_error **err)
         return 0;
 }
 
-static int async_write(struct lana_writer *w, const void *buf, size_t len,
-                       struct lana_error **err)
+static int async_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err)
 {
         struct async_writer *a = (struct async_writer *)w;
         const char *p = buf;

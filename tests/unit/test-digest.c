@@ -26,7 +26,6 @@
 #define HEX_MILLION_A "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
 #define MSG_448 "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
 
-
 /* A writer whose every write fails, to see errors travel up the chain. */
 static int fail_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err)
 {

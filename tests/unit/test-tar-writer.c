@@ -40,7 +40,6 @@
         "llllllllllllllllllllllll.txt"
 #define UTF8_NAME "app/h\xc3\xa9llo-w\xc3\xb6rld-\xe4\xb8\x96\xe7\x95\x8c.txt"
 
-
 /* Fails once `budget` bytes have been accepted. */
 struct fail_writer {
         struct lana_writer base;

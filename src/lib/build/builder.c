@@ -29,9 +29,9 @@ _public_ int lana_output_parse(const char *s, enum lana_output_kind *ret_kind, c
                 const char *prefix;
                 enum lana_output_kind kind;
         } kinds[] = {
-                { "oci:", LANA_OUTPUT_OCI_DIR },
-                { "oci-archive:", LANA_OUTPUT_OCI_ARCHIVE },
-                { "docker-archive:", LANA_OUTPUT_DOCKER_ARCHIVE },
+                {"oci:", LANA_OUTPUT_OCI_DIR},
+                {"oci-archive:", LANA_OUTPUT_OCI_ARCHIVE},
+                {"docker-archive:", LANA_OUTPUT_DOCKER_ARCHIVE},
         };
         for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
                 size_t n = strlen(kinds[i].prefix);
@@ -41,8 +41,10 @@ _public_ int lana_output_parse(const char *s, enum lana_output_kind *ret_kind, c
                         return 0;
                 }
         }
-        return lana_error_set(err, -EINVAL, "output '%s': expected oci:DIR, oci-archive:FILE or "
-                              "docker-archive:FILE", s);
+        return lana_error_set(err, -EINVAL,
+                              "output '%s': expected oci:DIR, oci-archive:FILE or "
+                              "docker-archive:FILE",
+                              s);
 }
 
 struct base {
@@ -102,7 +104,7 @@ static int write_layer(struct lana_layout *out, const struct plan_layer *l, int6
         struct lana_blob_writer *bw = NULL;
         struct lana_writer *comp = NULL, *diff = NULL;
         struct lana_tar_writer *tar = NULL;
-        struct progress_writer pw = { .base.type = &progress_writer_type, .pg = pg };
+        struct progress_writer pw = {.base.type = &progress_writer_type, .pg = pg};
         double t0 = now_seconds();
         uint64_t total = 0;
         for (size_t i = 0; i < l->n; i++)
@@ -130,9 +132,14 @@ static int write_layer(struct lana_layout *out, const struct plan_layer *l, int6
                 r = lana_tar_writer_new(head, &tar, err);
         for (size_t i = 0; r >= 0 && i < l->n; i++) {
                 const struct plan_entry *e = &l->e[i];
-                struct lana_tar_entry te = { .path = e->path, .type = e->type, .mode = e->mode,
-                                             .uid = e->uid, .gid = e->gid, .size = e->size,
-                                             .mtime = epoch, .link = e->link };
+                struct lana_tar_entry te = {.path = e->path,
+                                            .type = e->type,
+                                            .mode = e->mode,
+                                            .uid = e->uid,
+                                            .gid = e->gid,
+                                            .size = e->size,
+                                            .mtime = epoch,
+                                            .link = e->link};
                 if (e->type != LANA_TAR_FILE) {
                         r = lana_tar_writer_add(tar, &te, -1, err);
                         continue;
@@ -144,8 +151,8 @@ static int write_layer(struct lana_layout *out, const struct plan_layer *l, int6
                         break;
                 }
                 if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size) {
-                        r = lana_error_set(err, -EIO, "%s: %s changed during the build",
-                                           e->origin, e->host);
+                        r = lana_error_set(err, -EIO, "%s: %s changed during the build", e->origin,
+                                           e->host);
                         break;
                 }
                 (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -219,8 +226,7 @@ static int cached_layer(const struct lana_build_options *o, const struct lana_sp
                 if (r < 0)
                         return r;
                 lo->have_content_key = true;
-                hit = lana_store_cache_lookup(o->store, &lo->content_key, &desc,
-                                              &lo->diff_id) == 0;
+                hit = lana_store_cache_lookup(o->store, &lo->content_key, &desc, &lo->diff_id) == 0;
                 if (hit)
                         r = lana_store_cache_record(o->store, &lo->stat_key, desc, &lo->diff_id,
                                                     err);
@@ -262,19 +268,20 @@ static void base_release(struct base *b)
         json_decref(b->config);
         lana_image_release(&b->img);
         plan_layer_release(&b->rootfs);
-        *b = (struct base){ 0 };
+        *b = (struct base){0};
 }
 
 static int load_base(const struct lana_build_options *o, const struct lana_spec *s,
                      const struct lana_platform *p, struct base *b, struct lana_error **err)
 {
-        *b = (struct base){ 0 };
+        *b = (struct base){0};
         if (!strcmp(s->base, "scratch"))
                 return 0;
         if (!strcmp(s->base, "rootfs")) {
                 b->is_rootfs = true;
                 if (!o->rootfs_dir)
-                        return lana_error_set(err, -EINVAL, "base rootfs: no rootfs directory "
+                        return lana_error_set(err, -EINVAL,
+                                              "base rootfs: no rootfs directory "
                                               "known (set LANA_IMG_ROOTFS)");
                 return plan_rootfs_layer(o->rootfs_dir, &b->rootfs, err);
         }
@@ -299,14 +306,13 @@ static int load_base(const struct lana_build_options *o, const struct lana_spec 
         if (r >= 0) {
                 struct lana_platform got;
                 json_t *pj = json_pack("{s:O,s:O}", "os", json_object_get(b->config, "os"),
-                                       "architecture",
-                                       json_object_get(b->config, "architecture"));
+                                       "architecture", json_object_get(b->config, "architecture"));
                 lana_platform_from_json(pj, &got);
                 json_decref(pj);
                 if (strcmp(got.arch, p->arch) != 0) {
                         char buf[64];
-                        r = lana_error_set(err, -EINVAL, "its architecture is %s, not %s",
-                                           got.arch, lana_platform_format(p, buf, sizeof buf));
+                        r = lana_error_set(err, -EINVAL, "its architecture is %s, not %s", got.arch,
+                                           lana_platform_format(p, buf, sizeof buf));
                 }
         }
         if (r >= 0) {
@@ -370,7 +376,7 @@ static json_t *make_config(const struct lana_spec *s, const struct base *b,
         json_t *v;
         json_array_foreach(json_object_get(s->config, "Env"), i, v)
                 env_set(env, json_string_value(v));
-        const char *merged[] = { "Labels", "ExposedPorts", "Volumes" };
+        const char *merged[] = {"Labels", "ExposedPorts", "Volumes"};
         for (size_t k = 0; k < ELEMENTSOF(merged); k++) {
                 json_t *add = json_object_get(s->config, merged[k]);
                 if (!add)
@@ -381,7 +387,7 @@ static json_t *make_config(const struct lana_spec *s, const struct base *b,
                 json_object_update(obj, add);
                 json_object_set_new(cfg, merged[k], obj);
         }
-        const char *replaced[] = { "Entrypoint", "Cmd", "User", "WorkingDir", "StopSignal" };
+        const char *replaced[] = {"Entrypoint", "Cmd", "User", "WorkingDir", "StopSignal"};
         for (size_t k = 0; k < ELEMENTSOF(replaced); k++) {
                 json_t *x = json_object_get(s->config, replaced[k]);
                 if (x)
@@ -404,8 +410,8 @@ static json_t *make_config(const struct lana_spec *s, const struct base *b,
         return img;
 }
 
-static int put_json(struct lana_layout *l, json_t *doc, const char *media_type,
-                    json_t **ret_desc, struct lana_error **err)
+static int put_json(struct lana_layout *l, json_t *doc, const char *media_type, json_t **ret_desc,
+                    struct lana_error **err)
 {
         size_t len;
         _cleanup_free_ char *s = lana_json_canonical(doc, &len);
@@ -457,20 +463,20 @@ static int build_platform(const struct lana_build_options *o, const struct lana_
         for (size_t i = 0; i < pl->n_layers; i++)
                 todo[n++] = &pl->layers[i];
         for (size_t i = 0; r >= 0 && i < n; i++) {
-                struct layer_out lo = { 0 };
+                struct layer_out lo = {0};
                 bool hit = false;
                 r = cached_layer(o, s, todo[i], prof, pname, &lo, &hit, err);
                 if (r >= 0 && !hit)
-                        r = write_layer(out, todo[i], o->epoch, prof, jobs, pname, o->progress,
-                                        &lo, err);
+                        r = write_layer(out, todo[i], o->epoch, prof, jobs, pname, o->progress, &lo,
+                                        err);
                 if (r >= 0 && !hit)
                         r = cache_layer(o, &lo, err);
                 if (r < 0)
                         break;
                 json_array_append_new(layers, lo.desc);
                 json_array_append_new(diff_ids, json_string(lo.diff_id.str));
-                json_array_append_new(history, json_pack("{s:s,s:s}", "created", ts,
-                                                         "created_by", lo.created_by));
+                json_array_append_new(history, json_pack("{s:s,s:s}", "created", ts, "created_by",
+                                                         lo.created_by));
                 free(lo.created_by);
         }
         json_t *cfg = NULL, *cfg_desc = NULL, *manifest = NULL;
@@ -519,8 +525,7 @@ static int export_docker_archive(struct lana_layout *l, json_t *mdesc, char **re
                 const char *dg = json_string_value(json_object_get(x, "digest"));
                 json_array_append_new(layers, json_sprintf("blobs/sha256/%s", dg + 7));
         }
-        const char *cd = json_string_value(json_object_get(json_object_get(m, "config"),
-                                                           "digest"));
+        const char *cd = json_string_value(json_object_get(json_object_get(m, "config"), "digest"));
         json_t *tags = json_array();
         for (size_t k = 0; refs && refs[k]; k++) {
                 /* docker wants "name:tag" with docker.io shortened; bare tags name nothing */
@@ -565,8 +570,8 @@ static void strv_free(char **v)
 
 /* The names to write: -t references plus image:tag for every spec tag. Store and docker-archive
  * outputs use full references; OCI layouts name images by tag alone. */
-static int decide_refs(const struct lana_build_options *o, const struct lana_spec *s,
-                       char ***ret, struct lana_error **err)
+static int decide_refs(const struct lana_build_options *o, const struct lana_spec *s, char ***ret,
+                       struct lana_error **err)
 {
         char **refs = NULL;
         size_t n = 0;
@@ -577,15 +582,18 @@ static int decide_refs(const struct lana_build_options *o, const struct lana_spe
                 r = lana_reference_parse(o->tags[i], "latest", &ref, err);
                 if (r >= 0 && ref.digest) {
                         lana_reference_release(&ref);
-                        r = lana_error_set(err, -EINVAL, "'%s': a name to give cannot hold a "
-                                           "digest", o->tags[i]);
+                        r = lana_error_set(err, -EINVAL,
+                                           "'%s': a name to give cannot hold a "
+                                           "digest",
+                                           o->tags[i]);
                 }
                 if (r < 0) {
                         r = lana_error_wrap(err, r, "--tag");
                         break;
                 }
-                strv_push(&refs, &n, tag_only ? xstrdup(ref.tag ? ref.tag : "latest")
-                                              : lana_reference_format(&ref));
+                strv_push(&refs, &n,
+                          tag_only ? xstrdup(ref.tag ? ref.tag : "latest")
+                                   : lana_reference_format(&ref));
                 lana_reference_release(&ref);
         }
         if (r >= 0 && s->image) {
@@ -693,8 +701,8 @@ static int open_output(const struct lana_build_options *o, struct lana_layout **
         if (o->output == LANA_OUTPUT_STORE) {
                 if (!o->store)
                         return lana_error_set(err, -EINVAL, "no store to build into");
-                return lana_layout_open(lana_layout_path(lana_store_layout(o->store)), false,
-                                        ret, err);
+                return lana_layout_open(lana_layout_path(lana_store_layout(o->store)), false, ret,
+                                        err);
         }
         if (o->output == LANA_OUTPUT_OCI_DIR)
                 return lana_layout_open(o->output_path, true, ret, err);
@@ -712,7 +720,7 @@ static int open_output(const struct lana_build_options *o, struct lana_layout **
 _public_ int lana_build(const struct lana_build_options *o, struct lana_build_result *ret,
                         struct lana_error **err)
 {
-        *ret = (struct lana_build_result){ 0 };
+        *ret = (struct lana_build_result){0};
         struct lana_spec *s = NULL;
         struct lana_platform *plats = NULL;
         size_t nplat = 0;
@@ -812,5 +820,5 @@ _public_ void lana_build_result_release(struct lana_build_result *r)
 {
         strv_free(r->refs);
         free(r->media_type);
-        *r = (struct lana_build_result){ 0 };
+        *r = (struct lana_build_result){0};
 }

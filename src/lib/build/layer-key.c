@@ -38,8 +38,7 @@ static void put_fmt(struct lana_sha256 *h, const char *fmt, ...)
         lana_sha256_update(h, buf, (size_t)MIN(n, (int)sizeof buf - 1) + 1);
 }
 
-static void put_header(struct lana_sha256 *h, const char *kind, const char *profile,
-                       int64_t epoch)
+static void put_header(struct lana_sha256 *h, const char *kind, const char *profile, int64_t epoch)
 {
         put_str(h, KEY_VERSION);
         put_str(h, kind);
@@ -101,8 +100,8 @@ int layer_content_key(const struct plan_layer *l, const char *profile, int64_t e
                 (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
                 r = lana_digest_fd(fd, &d, &size, err);
                 if (r >= 0 && size != e->size)
-                        r = lana_error_set(err, -EIO, "%s: %s changed during the build",
-                                           e->origin, e->host);
+                        r = lana_error_set(err, -EIO, "%s: %s changed during the build", e->origin,
+                                           e->host);
                 if (r >= 0)
                         put_str(h, d.hex);
         }

@@ -24,10 +24,14 @@
 
 int plan_expand(const char *in, const struct lana_platform *p, char **ret)
 {
-        static const char *names[] = { "os", "arch", "variant", "rust_target", "rust_target_gnu",
-                                       "go_arch" };
-        const char *vals[] = { p->os, p->arch, p->variant, lana_platform_rust_target(p, false),
-                               lana_platform_rust_target(p, true), p->arch };
+        static const char *names[] = {"os",     "arch", "variant", "rust_target", "rust_target_gnu",
+                                      "go_arch"};
+        const char *vals[] = {p->os,
+                              p->arch,
+                              p->variant,
+                              lana_platform_rust_target(p, false),
+                              lana_platform_rust_target(p, true),
+                              p->arch};
         size_t cap = strlen(in) + 1, len = 0;
         char *out = xmalloc(cap);
         for (const char *s = in; *s;) {
@@ -89,7 +93,7 @@ static struct plan_entry *layer_add(struct plan_layer *l)
                 l->e = xrealloc(l->e, l->cap * sizeof *l->e);
         }
         struct plan_entry *e = &l->e[l->n++];
-        *e = (struct plan_entry){ 0 };
+        *e = (struct plan_entry){0};
         return e;
 }
 
@@ -107,7 +111,7 @@ void plan_layer_release(struct plan_layer *l)
                 entry_release(&l->e[i]);
         free(l->e);
         free(l->name);
-        *l = (struct plan_layer){ 0 };
+        *l = (struct plan_layer){0};
 }
 
 struct plan *plan_free(struct plan *p)
@@ -144,8 +148,11 @@ static bool utf8_valid(const char *s)
 {
         const unsigned char *u = (const unsigned char *)s;
         while (*u) {
-                int n = *u < 0x80 ? 0 : (*u & 0xe0) == 0xc0 ? 1 : (*u & 0xf0) == 0xe0 ? 2
-                                      : (*u & 0xf8) == 0xf0 ? 3 : -1;
+                int n = *u < 0x80             ? 0
+                        : (*u & 0xe0) == 0xc0 ? 1
+                        : (*u & 0xf0) == 0xe0 ? 2
+                        : (*u & 0xf8) == 0xf0 ? 3
+                                              : -1;
                 if (n < 0 || (n == 1 && *u < 0xc2))
                         return false;
                 u++;
@@ -207,12 +214,14 @@ static int add_object(struct walk *w, int dirfd, const char *name, const char *h
                 e.link = xstrdup(buf);
                 e.mode = 0777;
         } else {
-                const char *kind = S_ISSOCK(st->st_mode)  ? "a socket"
+                const char *kind = S_ISSOCK(st->st_mode)   ? "a socket"
                                    : S_ISFIFO(st->st_mode) ? "a FIFO"
                                                            : "a device node";
                 entry_release(&e);
-                return lana_error_set(w->err, -EINVAL, "%s: %s is %s, which cannot go into an "
-                                      "image", w->origin, host, kind);
+                return lana_error_set(w->err, -EINVAL,
+                                      "%s: %s is %s, which cannot go into an "
+                                      "image",
+                                      w->origin, host, kind);
         }
         if (w->skeleton) {
                 /* the base skeleton's fixed policy (git keeps neither modes nor empty dirs) */
@@ -221,9 +230,9 @@ static int add_object(struct walk *w, int dirfd, const char *name, const char *h
                         mode_t mode;
                         uint32_t id;
                 } policy[] = {
-                        { "tmp", 01777, 0 },
-                        { "root", 0700, 0 },
-                        { "home/nonroot", 0700, 65532 },
+                        {"tmp", 01777, 0},
+                        {"root", 0700, 0},
+                        {"home/nonroot", 0700, 65532},
                 };
                 if (e.type == LANA_TAR_FILE)
                         e.mode = (st->st_mode & 0111) ? 0755 : 0644;
@@ -266,9 +275,8 @@ static int walk_dir(struct walk *w, int dirfd, const char *host, const char *pat
                         *path ? xasprintf("%s/%s", path, de->d_name) : xstrdup(de->d_name);
                 r = add_object(w, dirfd, de->d_name, h, p, &st);
                 if (r >= 0 && S_ISDIR(st.st_mode)) {
-                        _cleanup_close_ int sub = openat(dirfd, de->d_name,
-                                                         O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-                                                                 O_NOFOLLOW);
+                        _cleanup_close_ int sub = openat(
+                                dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
                         if (sub < 0)
                                 r = lana_error_setsys(w->err, -errno, "%s: %s", w->origin, h);
                         else
@@ -283,19 +291,20 @@ static int plan_file(const struct lana_spec *s, const struct lana_spec_file *f, 
                      size_t fi, const struct lana_platform *p, struct plan_layer *layer,
                      struct lana_error **err)
 {
-        _cleanup_free_ char *origin = xasprintf("%s:%d: layers[%zu].files[%zu]", s->path, f->line,
-                                                li, fi);
+        _cleanup_free_ char *origin =
+                xasprintf("%s:%d: layers[%zu].files[%zu]", s->path, f->line, li, fi);
         _cleanup_free_ char *src = NULL;
         if (plan_expand(f->src, p, &src) < 0)
-                return lana_error_set(err, -EINVAL, "%s.src: '%s' has an unknown placeholder "
+                return lana_error_set(err, -EINVAL,
+                                      "%s.src: '%s' has an unknown placeholder "
                                       "(known: {os} {arch} {variant} {rust_target} "
-                                      "{rust_target_gnu} {go_arch})", origin, f->src);
+                                      "{rust_target_gnu} {go_arch})",
+                                      origin, f->src);
         _cleanup_free_ char *dst = NULL;
         if (plan_expand(f->dst, p, &dst) < 0)
                 return lana_error_set(err, -EINVAL, "%s.dst: '%s' has an unknown placeholder",
                                       origin, f->dst);
-        _cleanup_free_ char *host =
-                src[0] == '/' ? xstrdup(src) : xasprintf("%s/%s", s->dir, src);
+        _cleanup_free_ char *host = src[0] == '/' ? xstrdup(src) : xasprintf("%s/%s", s->dir, src);
         size_t hl = strlen(host);
         while (hl > 1 && host[hl - 1] == '/')
                 host[--hl] = '\0';
@@ -309,7 +318,7 @@ static int plan_file(const struct lana_spec *s, const struct lana_spec_file *f, 
                 return lana_error_set(err, -EINVAL, "%s.dst: '%s' contains '.' or '..'", origin,
                                       f->dst);
         bool dst_is_dir = dst[strlen(dst) - 1] == '/';
-        struct walk w = { .platform = p, .f = f, .origin = origin, .layer = layer, .err = err };
+        struct walk w = {.platform = p, .f = f, .origin = origin, .layer = layer, .err = err};
         if (S_ISDIR(st.st_mode)) {
                 _cleanup_close_ int dfd = open(host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (dfd < 0)
@@ -323,8 +332,7 @@ static int plan_file(const struct lana_spec *s, const struct lana_spec_file *f, 
                                 pfd = open(*parent ? parent : "/",
                                            O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                         }
-                        int r = pfd < 0 ? lana_error_setsys(err, -errno, "%s.src: %s", origin,
-                                                            src)
+                        int r = pfd < 0 ? lana_error_setsys(err, -errno, "%s.src: %s", origin, src)
                                         : add_object(&w, pfd, sl + 1, host, ipath, &st);
                         closep(&pfd);
                         if (r < 0)
@@ -390,11 +398,10 @@ static int layer_finalize(struct plan_layer *l, struct lana_error **err)
                                 entry_release(e);
                                 continue;
                         }
-                        int r = lana_error_set(err, -EINVAL,
-                                               "%s: destination /%s is already used by %s",
-                                               e->origin ? e->origin : "(implicit directory)",
-                                               e->path,
-                                               prev->origin ? prev->origin : "a directory");
+                        int r = lana_error_set(
+                                err, -EINVAL, "%s: destination /%s is already used by %s",
+                                e->origin ? e->origin : "(implicit directory)", e->path,
+                                prev->origin ? prev->origin : "a directory");
                         /* release the rest so the layer is consistent for the caller */
                         for (size_t j = i; j < l->n; j++)
                                 entry_release(&l->e[j]);
@@ -463,15 +470,15 @@ int plan_platform(const struct lana_spec *s, const struct lana_platform *p, stru
 
 int plan_rootfs_layer(const char *rootfs_dir, struct plan_layer *ret, struct lana_error **err)
 {
-        *ret = (struct plan_layer){ .name = xstrdup("rootfs") };
+        *ret = (struct plan_layer){.name = xstrdup("rootfs")};
         _cleanup_close_ int dfd = open(rootfs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0) {
                 plan_layer_release(ret);
                 return lana_error_setsys(err, -errno, "base rootfs %s", rootfs_dir);
         }
         _cleanup_free_ char *origin = xasprintf("base rootfs %s", rootfs_dir);
-        struct walk w = { .origin = origin, .layer = ret, .err = err, .skeleton = true };
-        struct lana_platform any = { .os = "linux" };
+        struct walk w = {.origin = origin, .layer = ret, .err = err, .skeleton = true};
+        struct lana_platform any = {.os = "linux"};
         w.platform = &any;
         int r = walk_dir(&w, dfd, rootfs_dir, "", 0);
         if (r >= 0)

@@ -242,12 +242,12 @@ static int parse_file(struct ctx *c, struct fy_node *item, const char *key, size
         struct lana_spec_layer *layer = ud;
         (void)i;
         struct fy_node *src = NULL, *dst = NULL, *mode = NULL, *uid = NULL, *gid = NULL;
-        struct keyspec keys[] = { { "src", &src }, { "dst", &dst }, { "mode", &mode },
-                                  { "uid", &uid }, { "gid", &gid } };
+        struct keyspec keys[] = {
+                {"src", &src}, {"dst", &dst}, {"mode", &mode}, {"uid", &uid}, {"gid", &gid}};
         int r = take_keys(c, item, key, keys, ELEMENTSOF(keys));
         if (r < 0)
                 return r;
-        struct lana_spec_file f = { .line = node_line(item) };
+        struct lana_spec_file f = {.line = node_line(item)};
         _cleanup_free_ char *ksrc = xasprintf("%s.src", key), *kdst = xasprintf("%s.dst", key);
         if (!src)
                 return fail(c, item, ksrc, "required");
@@ -289,13 +289,13 @@ static int parse_layer(struct ctx *c, struct fy_node *item, const char *key, siz
 {
         struct lana_spec *s = ud;
         struct fy_node *name = NULL, *files = NULL;
-        struct keyspec keys[] = { { "name", &name }, { "files", &files } };
+        struct keyspec keys[] = {{"name", &name}, {"files", &files}};
         int r = take_keys(c, item, key, keys, ELEMENTSOF(keys));
         if (r < 0)
                 return r;
         s->layers = xrealloc(s->layers, (s->n_layers + 1) * sizeof *s->layers);
         struct lana_spec_layer *l = &s->layers[s->n_layers++];
-        *l = (struct lana_spec_layer){ .line = node_line(item) };
+        *l = (struct lana_spec_layer){.line = node_line(item)};
         if (name) {
                 _cleanup_free_ char *k = xasprintf("%s.name", key);
                 r = get_str(c, name, k, &l->name);
@@ -328,8 +328,7 @@ static int parse_tag(struct ctx *c, struct fy_node *item, const char *key, size_
         return 0;
 }
 
-static int parse_platform(struct ctx *c, struct fy_node *item, const char *key, size_t i,
-                          void *ud)
+static int parse_platform(struct ctx *c, struct fy_node *item, const char *key, size_t i, void *ud)
 {
         struct lana_spec *s = ud;
         (void)i;
@@ -355,8 +354,8 @@ static int parse_platform(struct ctx *c, struct fy_node *item, const char *key, 
 
 static bool valid_signal(const char *s)
 {
-        static const char *names[] = { "HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM",
-                                       "STOP", "CONT", "WINCH", "PWR", "ABRT", "ALRM" };
+        static const char *names[] = {"HUP",  "INT",  "QUIT",  "KILL", "USR1", "USR2", "TERM",
+                                      "STOP", "CONT", "WINCH", "PWR",  "ABRT", "ALRM"};
         const char *n = strncmp(s, "SIG", 3) == 0 ? s + 3 : s;
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (!strcmp(n, names[i]))
@@ -410,8 +409,7 @@ static int parse_env(struct ctx *c, struct fy_node *n, json_t *cfg)
                         json_object_foreach(m, k, v)
                         {
                                 if (strchr(k, '=')) {
-                                        r = fail(c, n, "config.env", "name '%s' contains '='",
-                                                 k);
+                                        r = fail(c, n, "config.env", "name '%s' contains '='", k);
                                         break;
                                 }
                                 json_array_append_new(
@@ -448,15 +446,18 @@ static int parse_env(struct ctx *c, struct fy_node *n, json_t *cfg)
 
 static int parse_config(struct ctx *c, struct fy_node *n, struct lana_spec *s)
 {
-        struct fy_node *entrypoint = NULL, *cmd = NULL, *env = NULL, *user = NULL,
-                       *workdir = NULL, *expose = NULL, *volumes = NULL, *labels = NULL,
-                       *stop_signal = NULL;
+        struct fy_node *entrypoint = NULL, *cmd = NULL, *env = NULL, *user = NULL, *workdir = NULL,
+                       *expose = NULL, *volumes = NULL, *labels = NULL, *stop_signal = NULL;
         struct keyspec keys[] = {
-                { "entrypoint", &entrypoint }, { "cmd", &cmd },
-                { "env", &env },               { "user", &user },
-                { "workdir", &workdir },       { "expose", &expose },
-                { "volumes", &volumes },       { "labels", &labels },
-                { "stop_signal", &stop_signal },
+                {"entrypoint", &entrypoint},
+                {"cmd", &cmd},
+                {"env", &env},
+                {"user", &user},
+                {"workdir", &workdir},
+                {"expose", &expose},
+                {"volumes", &volumes},
+                {"labels", &labels},
+                {"stop_signal", &stop_signal},
         };
         int r = take_keys(c, n, "config", keys, ELEMENTSOF(keys));
         if (r < 0)
@@ -506,8 +507,7 @@ static int parse_config(struct ctx *c, struct fy_node *n, struct lana_spec *s)
                         if (json_string_value(x)[0] != '/') {
                                 _cleanup_free_ char *k = xasprintf("config.volumes[%zu]", i);
                                 r = fail(c, fy_node_sequence_get_by_index(volumes, (int)i), k,
-                                         "'%s' must be an absolute path",
-                                         json_string_value(x));
+                                         "'%s' must be an absolute path", json_string_value(x));
                                 json_decref(v);
                                 json_decref(obj);
                                 return r;
@@ -529,8 +529,8 @@ static int parse_config(struct ctx *c, struct fy_node *n, struct lana_spec *s)
                 if (ok)
                         json_object_set_new(cfg, "StopSignal", json_string(str));
                 if (!ok) {
-                        r = fail(c, stop_signal, "config.stop_signal",
-                                 "'%s' is not a signal name", str);
+                        r = fail(c, stop_signal, "config.stop_signal", "'%s' is not a signal name",
+                                 str);
                         free(str);
                         return r;
                 }
@@ -545,11 +545,15 @@ static int parse_root(struct ctx *c, struct fy_node *root, struct lana_spec *s)
                        *compression = NULL, *level = NULL, *layers = NULL, *config = NULL,
                        *annotations = NULL;
         struct keyspec keys[] = {
-                { "image", &image },       { "tags", &tags },
-                { "platforms", &platforms }, { "base", &base },
-                { "compression", &compression }, { "level", &level },
-                { "layers", &layers },     { "config", &config },
-                { "annotations", &annotations },
+                {"image", &image},
+                {"tags", &tags},
+                {"platforms", &platforms},
+                {"base", &base},
+                {"compression", &compression},
+                {"level", &level},
+                {"layers", &layers},
+                {"config", &config},
+                {"annotations", &annotations},
         };
         if (!root)
                 return lana_error_set(c->err, -EINVAL, "%s: empty spec", c->path);
@@ -621,8 +625,7 @@ static int parse_root(struct ctx *c, struct fy_node *root, struct lana_spec *s)
                 return r;
         if (config && (r = parse_config(c, config, s)) < 0)
                 return r;
-        if (annotations && (r = get_string_map(c, annotations, "annotations",
-                                               &s->annotations)) < 0)
+        if (annotations && (r = get_string_map(c, annotations, "annotations", &s->annotations)) < 0)
                 return r;
         return 0;
 }
@@ -723,8 +726,8 @@ _public_ int lana_spec_parse(const char *data, size_t len, const char *path, con
                 struct fy_document *extra = fy_parse_load_document(fyp);
                 if (extra) {
                         fy_parse_document_destroy(fyp, extra);
-                        r = lana_error_set(err, -EINVAL,
-                                           "%s: holds more than one YAML document", path);
+                        r = lana_error_set(err, -EINVAL, "%s: holds more than one YAML document",
+                                           path);
                 } else if (dbuf.len) {
                         r = yaml_syntax_error(path, &dbuf, err);
                 }
@@ -741,7 +744,7 @@ _public_ int lana_spec_parse(const char *data, size_t len, const char *path, con
         s->path = xstrdup(path);
         s->dir = xstrdup(dir);
         s->config = json_object();
-        struct ctx c = { .path = path, .err = err };
+        struct ctx c = {.path = path, .err = err};
         r = parse_root(&c, fy_document_root(doc), s);
         fy_parse_document_destroy(fyp, doc);
         fy_parser_destroy(fyp);

@@ -48,8 +48,8 @@ struct gzip_writer {
         int level;
         unsigned nslots;
         struct slot *slots;
-        unsigned fill;    /* slot being filled by the producer */
-        unsigned emit;    /* next slot to emit, in order */
+        unsigned fill;     /* slot being filled by the producer */
+        unsigned emit;     /* next slot to emit, in order */
         unsigned compress; /* next slot a worker should take */
         uint64_t blocks_submitted;
         unsigned nthreads;
@@ -106,8 +106,7 @@ static void *worker_main(void *arg)
                 struct libdeflate_compressor *use = c;
                 if (probe && store && block_incompressible(probe, s->in, s->in_len, scratch))
                         use = store;
-                size_t n = use ? libdeflate_gzip_compress(use, s->in, s->in_len, s->out,
-                                                          g->out_cap)
+                size_t n = use ? libdeflate_gzip_compress(use, s->in, s->in_len, s->out, g->out_cap)
                                : 0;
 
                 /* stored members would carry libdeflate's level-0 XFL; every member gets the

@@ -23,8 +23,8 @@ _public_ int lana_compression_parse(const char *s, enum lana_compression *ret,
         else if (!strcmp(s, "none"))
                 *ret = LANA_COMPRESSION_NONE;
         else
-                return lana_error_set(err, -EINVAL,
-                                      "compression '%s': expected gzip, zstd or none", s);
+                return lana_error_set(err, -EINVAL, "compression '%s': expected gzip, zstd or none",
+                                      s);
         return 0;
 }
 
@@ -55,7 +55,7 @@ _public_ const char *lana_compression_media_suffix(enum lana_compression c)
 _public_ void lana_compress_profile_default(enum lana_compression algo,
                                             struct lana_compress_profile *ret)
 {
-        *ret = (struct lana_compress_profile){ .algo = algo };
+        *ret = (struct lana_compress_profile){.algo = algo};
         if (algo == LANA_COMPRESSION_GZIP) {
                 ret->level = 5; /* libdeflate 5 gives gzip -6's ratio (see docs/performance.md) */
                 ret->block_size = LANA_GZIP_BLOCK_SIZE;
@@ -79,8 +79,9 @@ _public_ char *lana_compress_profile_string(const struct lana_compress_profile *
 {
         switch (p->algo) {
         case LANA_COMPRESSION_GZIP:
-                return xasprintf("lana-gzip/3 libdeflate-%s level=%d block=%zu stored-if-incompressible",
-                                 LIBDEFLATE_VERSION_STRING, p->level, p->block_size);
+                return xasprintf(
+                        "lana-gzip/3 libdeflate-%s level=%d block=%zu stored-if-incompressible",
+                        LIBDEFLATE_VERSION_STRING, p->level, p->block_size);
         case LANA_COMPRESSION_ZSTD:
                 return xasprintf("lana-zstd/2 libzstd-%s level=%d mt job=4194304 checksum",
                                  ZSTD_versionString(), p->level);

@@ -29,7 +29,7 @@ static int zstd_pump(struct zstd_writer *z, ZSTD_inBuffer *in, ZSTD_EndDirective
                      struct lana_error **err)
 {
         for (;;) {
-                ZSTD_outBuffer out = { z->out, z->out_cap, 0 };
+                ZSTD_outBuffer out = {z->out, z->out_cap, 0};
                 size_t rem = ZSTD_compressStream2(z->cctx, &out, in, mode);
                 if (ZSTD_isError(rem))
                         return lana_error_set(err, -EIO, "zstd: %s", ZSTD_getErrorName(rem));
@@ -45,13 +45,13 @@ static int zstd_pump(struct zstd_writer *z, ZSTD_inBuffer *in, ZSTD_EndDirective
 
 static int zstd_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err)
 {
-        ZSTD_inBuffer in = { buf, len, 0 };
+        ZSTD_inBuffer in = {buf, len, 0};
         return zstd_pump((struct zstd_writer *)w, &in, ZSTD_e_continue, err);
 }
 
 static int zstd_close(struct lana_writer *w, struct lana_error **err)
 {
-        ZSTD_inBuffer in = { NULL, 0, 0 };
+        ZSTD_inBuffer in = {NULL, 0, 0};
         return zstd_pump((struct zstd_writer *)w, &in, ZSTD_e_end, err);
 }
 

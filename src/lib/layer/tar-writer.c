@@ -60,8 +60,9 @@ static int tar_fail(struct lana_tar_writer *t, const char *what, struct lana_err
 }
 
 /* Runs libarchive calls under the fixed locale, restoring the caller's afterwards. */
-#define WITH_LOCALE(t) for (locale_t _old = uselocale((t)->loc), *_once = &_old; _once; \
-                            uselocale(_old), _once = NULL)
+#define WITH_LOCALE(t)                                                                             \
+        for (locale_t _old = uselocale((t)->loc), *_once = &_old; _once;                           \
+             uselocale(_old), _once = NULL)
 
 _public_ int lana_tar_writer_new(struct lana_writer *next, struct lana_tar_writer **ret,
                                  struct lana_error **err)

@@ -158,15 +158,14 @@ static int clear_slot(int parent, const char *name, bool keep_dir)
 static int set_owner_mode_time(struct unpack *u, int parent, const char *name,
                                struct archive_entry *ae, bool is_link)
 {
-        if (u->o->chown &&
-            fchownat(parent, name, (uid_t)archive_entry_uid(ae), (gid_t)archive_entry_gid(ae),
-                     AT_SYMLINK_NOFOLLOW) < 0)
+        if (u->o->chown && fchownat(parent, name, (uid_t)archive_entry_uid(ae),
+                                    (gid_t)archive_entry_gid(ae), AT_SYMLINK_NOFOLLOW) < 0)
                 return -errno;
         if (!is_link && fchmodat(parent, name, archive_entry_perm(ae) & 07777, 0) < 0)
                 return -errno;
         struct timespec ts[2] = {
-                { .tv_sec = archive_entry_mtime(ae), .tv_nsec = 0 },
-                { .tv_sec = archive_entry_mtime(ae), .tv_nsec = 0 },
+                {.tv_sec = archive_entry_mtime(ae), .tv_nsec = 0},
+                {.tv_sec = archive_entry_mtime(ae), .tv_nsec = 0},
         };
         (void)utimensat(parent, name, ts, AT_SYMLINK_NOFOLLOW);
         return 0;
@@ -202,9 +201,9 @@ static int place_hardlink(struct unpack *u, int parent, const char *name, const 
         _cleanup_free_ char *t = clean_path(target, &invalid);
         if (!t)
                 return -EXDEV;
-        struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
-                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-                                           RESOLVE_NO_MAGICLINKS };
+        struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+                                          RESOLVE_NO_MAGICLINKS};
         int tfd = (int)syscall(SYS_openat2, u->root, t, &how, sizeof how);
         if (tfd < 0)
                 return errno == EXDEV || errno == ELOOP ? -EXDEV : -errno;
@@ -294,7 +293,8 @@ static int place_entry(struct unpack *u, struct archive_entry *ae, struct lana_e
         if (hl) {
                 r = place_hardlink(u, parent, base, hl);
                 if (r == -EXDEV)
-                        return lana_error_set(err, -EINVAL, "layer entry '%s': hardlink to '%s' "
+                        return lana_error_set(err, -EINVAL,
+                                              "layer entry '%s': hardlink to '%s' "
                                               "leaves the layer or is not a regular file",
                                               raw, hl);
                 return r < 0 ? lana_error_setsys(err, r, "layer entry '%s'", raw) : 0;
@@ -344,8 +344,8 @@ _public_ int lana_layer_unpack(int blob_fd, int dirfd, const struct lana_digest 
                                const struct lana_unpack_options *o,
                                struct lana_unpack_stats *ret_stats, struct lana_error **err)
 {
-        static const struct lana_unpack_options defaults = { 0 };
-        struct unpack u = { .root = dirfd, .o = o ? o : &defaults };
+        static const struct lana_unpack_options defaults = {0};
+        struct unpack u = {.root = dirfd, .o = o ? o : &defaults};
         u.max_bytes = u.o->max_bytes ? u.o->max_bytes : (uint64_t)64 << 30;
         uint64_t max_entries = u.o->max_entries ? u.o->max_entries : (uint64_t)4 << 20;
         u.h = lana_sha256_new();
@@ -391,8 +391,10 @@ _public_ int lana_layer_unpack(int blob_fd, int dirfd, const struct lana_digest 
         struct lana_digest got;
         lana_sha256_final(u.h, &got);
         if (r >= 0 && diff_id && !lana_digest_equal(&got, diff_id))
-                r = lana_error_set(err, -EBADMSG, "layer: uncompressed content hashes to %s, "
-                                   "diff_id says %s", got.str, diff_id->str);
+                r = lana_error_set(err, -EBADMSG,
+                                   "layer: uncompressed content hashes to %s, "
+                                   "diff_id says %s",
+                                   got.str, diff_id->str);
         u.st.bytes = u.bytes;
         if (ret_stats)
                 *ret_stats = u.st;

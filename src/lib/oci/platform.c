@@ -20,13 +20,13 @@ struct arch_info {
 };
 
 static const struct arch_info arches[] = {
-        { "amd64", EM_X86_64, "x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu" },
-        { "arm64", EM_AARCH64, "aarch64-unknown-linux-musl", "aarch64-unknown-linux-gnu" },
-        { "arm", EM_ARM, "armv7-unknown-linux-musleabihf", "armv7-unknown-linux-gnueabihf" },
-        { "386", EM_386, "i686-unknown-linux-musl", "i686-unknown-linux-gnu" },
-        { "ppc64le", EM_PPC64, "powerpc64le-unknown-linux-musl", "powerpc64le-unknown-linux-gnu" },
-        { "s390x", EM_S390, "s390x-unknown-linux-musl", "s390x-unknown-linux-gnu" },
-        { "riscv64", EM_RISCV, "riscv64gc-unknown-linux-musl", "riscv64gc-unknown-linux-gnu" },
+        {"amd64", EM_X86_64, "x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu"},
+        {"arm64", EM_AARCH64, "aarch64-unknown-linux-musl", "aarch64-unknown-linux-gnu"},
+        {"arm", EM_ARM, "armv7-unknown-linux-musleabihf", "armv7-unknown-linux-gnueabihf"},
+        {"386", EM_386, "i686-unknown-linux-musl", "i686-unknown-linux-gnu"},
+        {"ppc64le", EM_PPC64, "powerpc64le-unknown-linux-musl", "powerpc64le-unknown-linux-gnu"},
+        {"s390x", EM_S390, "s390x-unknown-linux-musl", "s390x-unknown-linux-gnu"},
+        {"riscv64", EM_RISCV, "riscv64gc-unknown-linux-musl", "riscv64gc-unknown-linux-gnu"},
 };
 
 static const struct arch_info *arch_lookup(const char *arch)
@@ -39,7 +39,7 @@ static const struct arch_info *arch_lookup(const char *arch)
 
 _public_ int lana_platform_parse(const char *s, struct lana_platform *ret, struct lana_error **err)
 {
-        *ret = (struct lana_platform){ 0 };
+        *ret = (struct lana_platform){0};
         char os[64] = "", arch[64] = "", variant[64] = "";
         const char *a = strchr(s, '/');
         if (!a || strlen(s) >= 64)
@@ -55,8 +55,10 @@ _public_ int lana_platform_parse(const char *s, struct lana_platform *ret, struc
                 snprintf(arch, sizeof arch, "%s", a + 1);
         }
         if (strcmp(os, "linux") != 0)
-                return lana_error_set(err, -EINVAL, "platform '%s': os '%s' is not supported "
-                                      "(only linux)", s, os);
+                return lana_error_set(err, -EINVAL,
+                                      "platform '%s': os '%s' is not supported "
+                                      "(only linux)",
+                                      s, os);
         if (!arch_lookup(arch))
                 return lana_error_set(err, -EINVAL,
                                       "platform '%s': unknown architecture '%s' (amd64, arm64, "
@@ -84,7 +86,7 @@ _public_ const char *lana_platform_format(const struct lana_platform *p, char *b
 
 _public_ void lana_platform_host(struct lana_platform *ret)
 {
-        *ret = (struct lana_platform){ .os = "linux" };
+        *ret = (struct lana_platform){.os = "linux"};
         struct utsname u;
         const char *arch = "amd64";
         if (uname(&u) == 0) {
@@ -142,7 +144,7 @@ _public_ json_t *lana_platform_to_json(const struct lana_platform *p)
 
 _public_ int lana_platform_from_json(json_t *j, struct lana_platform *ret)
 {
-        *ret = (struct lana_platform){ 0 };
+        *ret = (struct lana_platform){0};
         const char *os = json_string_value(json_object_get(j, "os"));
         const char *arch = json_string_value(json_object_get(j, "architecture"));
         const char *variant = json_string_value(json_object_get(j, "variant"));

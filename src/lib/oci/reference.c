@@ -99,7 +99,7 @@ _public_ bool lana_tag_valid(const char *tag)
 _public_ int lana_reference_parse(const char *s, const char *default_tag,
                                   struct lana_reference *ret, struct lana_error **err)
 {
-        *ret = (struct lana_reference){ 0 };
+        *ret = (struct lana_reference){0};
         size_t len = strlen(s);
         if (len == 0)
                 return lana_error_set(err, -EINVAL, "reference: empty");
@@ -123,8 +123,7 @@ _public_ int lana_reference_parse(const char *s, const char *default_tag,
                 *colon = '\0';
                 tag = colon + 1;
                 if (!lana_tag_valid(tag))
-                        return lana_error_set(err, -EINVAL, "reference '%s': bad tag '%s'", s,
-                                              tag);
+                        return lana_error_set(err, -EINVAL, "reference '%s': bad tag '%s'", s, tag);
         }
         char *name = work;
         const char *domain = "docker.io";
@@ -191,5 +190,5 @@ _public_ void lana_reference_release(struct lana_reference *r)
         free(r->path);
         free(r->tag);
         free(r->digest);
-        *r = (struct lana_reference){ 0 };
+        *r = (struct lana_reference){0};
 }

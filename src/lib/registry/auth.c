@@ -122,7 +122,7 @@ static int run_helper(const char *name, const char *host, char **ret_user, char 
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, in[0], 0);
         posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-        char *argv[] = { prog, (char *)"get", NULL };
+        char *argv[] = {prog, (char *)"get", NULL};
         pid_t pid;
         int r = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
         posix_spawn_file_actions_destroy(&fa);
@@ -131,8 +131,7 @@ static int run_helper(const char *name, const char *host, char **ret_user, char 
         if (r != 0) {
                 close(in[1]);
                 close(out[0]);
-                return lana_error_set(err, -EACCES, "credential helper %s: %s", prog,
-                                      strerror(r));
+                return lana_error_set(err, -EACCES, "credential helper %s: %s", prog, strerror(r));
         }
         signal(SIGPIPE, SIG_IGN);
         write_full(in[1], host, strlen(host));
@@ -180,18 +179,17 @@ int reg_credentials(const char *host, const struct lana_registry_options *o, cha
         _cleanup_free_ char *cfg_home =
                 xasprintf("%s/.config/containers/auth.json", home ? home : "/root");
         const char *dc = getenv("DOCKER_CONFIG");
-        _cleanup_free_ char *docker = dc && *dc ? xasprintf("%s/config.json", dc)
-                                                : xasprintf("%s/.docker/config.json",
-                                                            home ? home : "/root");
-        const char *files[] = { primary, cfg_home, docker };
+        _cleanup_free_ char *docker =
+                dc && *dc ? xasprintf("%s/config.json", dc)
+                          : xasprintf("%s/.docker/config.json", home ? home : "/root");
+        const char *files[] = {primary, cfg_home, docker};
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
                 json_t *cfg = load_json_file(files[i]);
                 if (!cfg)
                         continue;
                 int r = 0;
-                const char *helper =
-                        json_string_value(json_object_get(json_object_get(cfg, "credHelpers"),
-                                                          host));
+                const char *helper = json_string_value(
+                        json_object_get(json_object_get(cfg, "credHelpers"), host));
                 if (helper)
                         r = run_helper(helper, host, ret_user, ret_pass, err);
                 if (r == 0)
@@ -201,8 +199,7 @@ int reg_credentials(const char *host, const struct lana_registry_options *o, cha
                         r = run_helper(store, host, ret_user, ret_pass, err);
                 json_decref(cfg);
                 if (r < 0)
-                        return lana_error_wrap(err, r, "credentials for %s in %s", host,
-                                               files[i]);
+                        return lana_error_wrap(err, r, "credentials for %s in %s", host, files[i]);
                 if (r > 0)
                         return 0;
         }
@@ -221,8 +218,8 @@ static int save_auth_file(const char *path, json_t *cfg, struct lana_error **err
                 if (r < 0)
                         return lana_error_setsys(err, r, "create %s", dir);
         }
-        _cleanup_close_ int dfd = open(slash ? (*dir ? dir : "/") : ".",
-                                       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int dfd =
+                open(slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return lana_error_setsys(err, -errno, "%s", dir);
         _cleanup_free_ char *text = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -244,7 +241,7 @@ _public_ int lana_login(const char *registry, const char *user, const char *pass
         c->user = xstrdup(user);
         c->pass = xstrdup(password);
         _cleanup_free_ char *url = reg_url(c, NULL, "%s", "");
-        struct reg_request rq = { .method = "GET", .url = url, .no_retry = false };
+        struct reg_request rq = {.method = "GET", .url = url, .no_retry = false};
         struct reg_response resp;
         struct lana_buf b;
         lana_buf_init(&b, 64 << 10);

@@ -81,8 +81,8 @@ static char *make_cafile(const char *cert_dir, struct lana_error **err)
         return xstrdup(tmpl);
 }
 
-int reg_client_new(const char *host, const struct lana_registry_options *o,
-                   struct reg_client **ret, struct lana_error **err)
+int reg_client_new(const char *host, const struct lana_registry_options *o, struct reg_client **ret,
+                   struct lana_error **err)
 {
         pthread_once(&curl_once, curl_init_once);
         struct reg_client *c = xnew(struct reg_client, 1);
@@ -209,7 +209,7 @@ void reg_response_release(struct reg_response *r)
         free(r->retry_after);
         free(r->chunk_min);
         free(r->range);
-        *r = (struct reg_response){ 0 };
+        *r = (struct reg_response){0};
 }
 
 /* ---- one HTTP exchange ---- */
@@ -258,13 +258,13 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
                 const char *name;
                 size_t off;
         } known[] = {
-                { "location", offsetof(struct reg_response, location) },
-                { "www-authenticate", offsetof(struct reg_response, www_authenticate) },
-                { "content-type", offsetof(struct reg_response, content_type) },
-                { "docker-content-digest", offsetof(struct reg_response, docker_digest) },
-                { "retry-after", offsetof(struct reg_response, retry_after) },
-                { "oci-chunk-min-length", offsetof(struct reg_response, chunk_min) },
-                { "range", offsetof(struct reg_response, range) },
+                {"location", offsetof(struct reg_response, location)},
+                {"www-authenticate", offsetof(struct reg_response, www_authenticate)},
+                {"content-type", offsetof(struct reg_response, content_type)},
+                {"docker-content-digest", offsetof(struct reg_response, docker_digest)},
+                {"retry-after", offsetof(struct reg_response, retry_after)},
+                {"oci-chunk-min-length", offsetof(struct reg_response, chunk_min)},
+                {"range", offsetof(struct reg_response, range)},
         };
         for (size_t i = 0; i < ELEMENTSOF(known); i++)
                 if (strlen(known[i].name) == kl && !strncasecmp(buf, known[i].name, kl))
@@ -294,8 +294,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
         }
         if (!x->ok_status) {
                 /* error replies: keep a bounded copy for the message */
-                lana_buf_append(&x->errbody, data, MIN(n, ERROR_BODY_MAX - MIN(ERROR_BODY_MAX,
-                                                                             x->errbody.len)));
+                lana_buf_append(&x->errbody, data,
+                                MIN(n, ERROR_BODY_MAX - MIN(ERROR_BODY_MAX, x->errbody.len)));
                 return n;
         }
         if (x->rq->buf) {
@@ -360,7 +360,7 @@ static int perform(struct reg_client *c, struct reg_request *rq, const char *url
         CURL *h = curl_easy_init();
         if (!h)
                 abort();
-        struct xfer x = { .h = h, .c = c, .rq = rq, .resp = resp };
+        struct xfer x = {.h = h, .c = c, .rq = rq, .resp = resp};
         lana_buf_init(&x.errbody, ERROR_BODY_MAX);
         struct curl_slist *hdrs = NULL;
         char *tmp;
@@ -418,7 +418,7 @@ static int perform(struct reg_client *c, struct reg_request *rq, const char *url
                 curl_easy_setopt(h, CURLOPT_READDATA, &x);
                 curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_body);
                 curl_easy_setopt(h, CURLOPT_SEEKDATA, &x);
-                static const struct reg_body empty = { .fd = -1 };
+                static const struct reg_body empty = {.fd = -1};
                 if (!rq->body)
                         rq->body = &empty;
                 curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)rq->body->length);
@@ -503,8 +503,7 @@ static char *cached_token(struct reg_client *c, const char *scope)
         return out;
 }
 
-static void store_token(struct reg_client *c, const char *scope, const char *token,
-                        time_t expires)
+static void store_token(struct reg_client *c, const char *scope, const char *token, time_t expires)
 {
         pthread_mutex_lock(&c->lock);
         size_t i;
@@ -513,7 +512,7 @@ static void store_token(struct reg_client *c, const char *scope, const char *tok
                         break;
         if (i == c->ntokens) {
                 c->tokens = xrealloc(c->tokens, (c->ntokens + 1) * sizeof *c->tokens);
-                c->tokens[c->ntokens++] = (struct reg_token){ .scope = xstrdup(scope) };
+                c->tokens[c->ntokens++] = (struct reg_token){.scope = xstrdup(scope)};
         }
         free(c->tokens[i].token);
         c->tokens[i].token = xstrdup(token);
@@ -530,16 +529,14 @@ static void drop_token(struct reg_client *c, const char *scope)
         pthread_mutex_unlock(&c->lock);
 }
 
-static int fetch_token(struct reg_client *c, const char *scope, char **ret,
-                       struct lana_error **err)
+static int fetch_token(struct reg_client *c, const char *scope, char **ret, struct lana_error **err)
 {
         pthread_mutex_lock(&c->lock);
         _cleanup_free_ char *realm = c->realm ? xstrdup(c->realm) : NULL;
         _cleanup_free_ char *service = c->service ? xstrdup(c->service) : NULL;
         pthread_mutex_unlock(&c->lock);
         if (!realm)
-                return lana_error_set(err, -EPROTO, "%s: bearer challenge without realm",
-                                      c->host);
+                return lana_error_set(err, -EPROTO, "%s: bearer challenge without realm", c->host);
         CURL *esc = curl_easy_init();
         struct lana_buf url;
         lana_buf_init(&url, 64 << 10);
@@ -569,8 +566,8 @@ static int fetch_token(struct reg_client *c, const char *scope, char **ret,
         _cleanup_free_ char *basic = basic_header(c);
         struct lana_buf body;
         lana_buf_init(&body, TOKEN_REPLY_MAX);
-        struct reg_request rq = { .method = "GET", .url = u, .buf = &body };
-        struct reg_response resp = { 0 };
+        struct reg_request rq = {.method = "GET", .url = u, .buf = &body};
+        struct reg_response resp = {0};
         bool transient = false;
         _cleanup_free_ char *eb = NULL;
         int r = 0;
@@ -633,8 +630,8 @@ static void learn_challenge(struct reg_client *c, const char *ch)
 }
 
 /* The Authorization header to send now, fetching a token when needed. */
-static int auth_header_for(struct reg_client *c, const char *scope, bool force_new,
-                           char **ret, struct lana_error **err)
+static int auth_header_for(struct reg_client *c, const char *scope, bool force_new, char **ret,
+                           struct lana_error **err)
 {
         *ret = NULL;
         pthread_mutex_lock(&c->lock);
@@ -697,7 +694,7 @@ static char *error_summary(const char *body)
 int reg_request_run(struct reg_client *c, struct reg_request *rq, struct reg_response *resp,
                     struct lana_error **err)
 {
-        *resp = (struct reg_response){ 0 };
+        *resp = (struct reg_response){0};
         _cleanup_free_ char *url = xstrdup(rq->url);
         _cleanup_free_ char *reg_host = url_host(url);
         int redirects = 0, auth_tries = 0;
@@ -765,7 +762,8 @@ int reg_request_run(struct reg_client *c, struct reg_request *rq, struct reg_res
                             !c->insecure && !strncmp(rq->url, "https://", 8))
                                 return lana_error_set(err, -EPERM,
                                                       "%s: refusing redirect from HTTPS to "
-                                                      "plain HTTP", rq->url);
+                                                      "plain HTTP",
+                                                      rq->url);
                         continue;
                 }
                 bool retry = (r < 0 && transient) || (r >= 0 && retryable_status(resp->status));
@@ -785,9 +783,8 @@ int reg_request_run(struct reg_client *c, struct reg_request *rq, struct reg_res
                         int code = resp->status == 404   ? -ENOENT
                                    : resp->status == 403 ? -EACCES
                                                          : -EIO;
-                        return lana_error_set(err, code, "%s %s: HTTP %ld%s%s", rq->method,
-                                              rq->url, resp->status, sum ? " " : "",
-                                              sum ? sum : "");
+                        return lana_error_set(err, code, "%s %s: HTTP %ld%s%s", rq->method, rq->url,
+                                              resp->status, sum ? " " : "", sum ? sum : "");
                 }
                 return 0;
         }

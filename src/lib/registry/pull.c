@@ -15,8 +15,8 @@
 #include "registry-internal.h"
 #include "transfer.h"
 
-#define ACCEPT_ALL                                                                               \
-        LANA_MT_OCI_MANIFEST ", " LANA_MT_OCI_INDEX ", " LANA_MT_DOCKER_MANIFEST                 \
+#define ACCEPT_ALL                                                                                 \
+        LANA_MT_OCI_MANIFEST ", " LANA_MT_OCI_INDEX ", " LANA_MT_DOCKER_MANIFEST                   \
                              ", " LANA_MT_DOCKER_LIST
 
 struct pblob {
@@ -69,8 +69,8 @@ static int fetch_doc(struct pull *p, const char *ref, const struct lana_digest *
         _cleanup_free_ char *url = reg_url(p->c, p->repo, "manifests/%s", ref);
         struct lana_buf b;
         lana_buf_init(&b, LANA_OCI_MAX_DOC);
-        struct reg_request rq = { .method = "GET", .url = url, .scope = p->scope,
-                                  .accept = ACCEPT_ALL, .buf = &b };
+        struct reg_request rq = {
+                .method = "GET", .url = url, .scope = p->scope, .accept = ACCEPT_ALL, .buf = &b};
         struct reg_response resp;
         int r = reg_request_run(p->c, &rq, &resp, err);
         if (r == -EFBIG)
@@ -143,7 +143,7 @@ static int add_blob(struct pull *p, json_t *desc, const char *what, struct lana_
                 if (lana_digest_equal(&p->blobs[i].d, &d))
                         return 0;
         p->blobs = xrealloc(p->blobs, (p->nblobs + 1) * sizeof *p->blobs);
-        p->blobs[p->nblobs++] = (struct pblob){ .d = d, .size = size, .what = what, .fd = -1 };
+        p->blobs[p->nblobs++] = (struct pblob){.d = d, .size = size, .what = what, .fd = -1};
         return 0;
 }
 
@@ -184,8 +184,7 @@ static int dl_sink(void *ud, const void *data, size_t len)
                         if (errno == EINTR)
                                 continue;
                         pthread_mutex_lock(&x->p->c->lock);
-                        lana_error_setsys(&x->p->c->sink_err, -errno, "write blob %s",
-                                          x->b->d.str);
+                        lana_error_setsys(&x->p->c->sink_err, -errno, "write blob %s", x->b->d.str);
                         pthread_mutex_unlock(&x->p->c->lock);
                         return -1;
                 }
@@ -220,12 +219,17 @@ static int pull_blob(void *ud, size_t i, struct lana_error **err)
                         return lana_error_setsys(err, -errno, "blob %s", b->d.str);
                 have = 0;
         }
-        struct dl x = { .p = p, .b = b, .off = have };
+        struct dl x = {.p = p, .b = b, .off = have};
         _cleanup_free_ char *url = reg_url(p->c, p->repo, "blobs/%s", b->d.str);
-        struct reg_request rq = { .method = "GET", .url = url, .scope = p->scope,
-                                  .sink = dl_sink, .sink_begin = dl_begin, .sink_ud = &x,
-                                  .range_from = have, .before_retry = dl_resume,
-                                  .retry_ud = &x };
+        struct reg_request rq = {.method = "GET",
+                                 .url = url,
+                                 .scope = p->scope,
+                                 .sink = dl_sink,
+                                 .sink_begin = dl_begin,
+                                 .sink_ud = &x,
+                                 .range_from = have,
+                                 .before_retry = dl_resume,
+                                 .retry_ud = &x};
         x.rq = &rq;
         struct reg_response resp;
         r = have < b->size || b->size == 0 ? reg_request_run(p->c, &rq, &resp, err) : 0;
@@ -281,7 +285,7 @@ _public_ int lana_pull(struct lana_store *store, const char *refstr,
         int r = lana_reference_parse(refstr, "latest", &ref, err);
         if (r < 0)
                 return r;
-        struct pull p = { .store = store, .l = lana_store_layout(store), .o = o };
+        struct pull p = {.store = store, .l = lana_store_layout(store), .o = o};
         pthread_mutex_init(&p.lock, NULL);
         p.repo = xstrdup(ref.path);
         p.scope = xasprintf("repository:%s:pull", ref.path);
@@ -293,7 +297,7 @@ _public_ int lana_pull(struct lana_store *store, const char *refstr,
         struct lana_digest want, top_digest;
         bool by_digest = ref.digest && lana_digest_parse(ref.digest, &want, NULL) >= 0;
         json_t *top = NULL, *top_desc = NULL;
-        struct pdoc td = { 0 };
+        struct pdoc td = {0};
         r = reg_client_new(ref.domain, o, &p.c, err);
         if (r >= 0)
                 r = fetch_doc(&p, by_digest ? ref.digest : ref.tag, by_digest ? &want : NULL, &td,
@@ -324,7 +328,7 @@ _public_ int lana_pull(struct lana_store *store, const char *refstr,
                                         continue;
                                 struct lana_digest md;
                                 r = lana_descriptor_parse(m, NULL, &md, NULL, err);
-                                struct pdoc d = { 0 };
+                                struct pdoc d = {0};
                                 json_t *mj = NULL;
                                 if (r >= 0)
                                         r = fetch_doc(&p, md.str, &md, &d, &mj, err);
@@ -346,8 +350,8 @@ _public_ int lana_pull(struct lana_store *store, const char *refstr,
                         if (r >= 0 && !found) {
                                 char buf[64];
                                 r = lana_error_set(err, -ENOENT, "%s has no manifest for %s",
-                                                   refstr, lana_platform_format(platform, buf,
-                                                                                sizeof buf));
+                                                   refstr,
+                                                   lana_platform_format(platform, buf, sizeof buf));
                         }
                 }
         }

@@ -62,7 +62,7 @@ static void add_blob(struct push *p, json_t *desc, const char *what)
                 if (lana_digest_equal(&p->blobs[i].d, &d))
                         return;
         p->blobs = xrealloc(p->blobs, (p->nblobs + 1) * sizeof *p->blobs);
-        p->blobs[p->nblobs++] = (struct blob){ .d = d, .size = size, .what = what };
+        p->blobs[p->nblobs++] = (struct blob){.d = d, .size = size, .what = what};
 }
 
 static int add_doc(struct push *p, json_t *desc, json_t **ret_doc, struct lana_error **err)
@@ -83,8 +83,8 @@ static int add_doc(struct push *p, json_t *desc, json_t **ret_doc, struct lana_e
                 return r;
         }
         p->docs = xrealloc(p->docs, (p->ndocs + 1) * sizeof *p->docs);
-        p->docs[p->ndocs++] = (struct doc){ .d = d, .media_type = xstrdup(mt), .data = data,
-                                            .len = len };
+        p->docs[p->ndocs++] =
+                (struct doc){.d = d, .media_type = xstrdup(mt), .data = data, .len = len};
         return 0;
 }
 
@@ -97,8 +97,7 @@ static int collect_manifest(struct push *p, json_t *desc, struct lana_error **er
         if (r >= 0) {
                 size_t i;
                 json_t *l;
-                json_array_foreach(json_object_get(m, "layers"), i, l)
-                        add_blob(p, l, "layer");
+                json_array_foreach(json_object_get(m, "layers"), i, l) add_blob(p, l, "layer");
                 add_blob(p, json_object_get(m, "config"), "config");
         }
         json_decref(m);
@@ -140,7 +139,7 @@ static int head_blob(struct push *p, const struct blob *b, bool *ret_exists,
                      struct lana_error **err)
 {
         _cleanup_free_ char *url = reg_url(p->c, p->repo, "blobs/%s", b->d.str);
-        struct reg_request rq = { .method = "HEAD", .url = url, .scope = p->scope };
+        struct reg_request rq = {.method = "HEAD", .url = url, .scope = p->scope};
         struct reg_response resp;
         struct lana_error *e = NULL;
         int r = reg_request_run(p->c, &rq, &resp, &e);
@@ -163,8 +162,8 @@ static char *with_query(const char *url, const char *q)
 }
 
 /* POST /blobs/uploads/ (optionally with a mount); returns 1 when mounted, 0 with *ret_location. */
-static int start_upload(struct push *p, const struct blob *b, const char *from,
-                        char **ret_location, uint64_t *ret_chunk_min, struct lana_error **err)
+static int start_upload(struct push *p, const struct blob *b, const char *from, char **ret_location,
+                        uint64_t *ret_chunk_min, struct lana_error **err)
 {
         _cleanup_free_ char *url = NULL, *scope = NULL;
         if (from) {
@@ -174,8 +173,8 @@ static int start_upload(struct push *p, const struct blob *b, const char *from,
                 url = reg_url(p->c, p->repo, "blobs/uploads/");
                 scope = xstrdup(p->scope);
         }
-        struct reg_body empty = { .fd = -1 };
-        struct reg_request rq = { .method = "POST", .url = url, .scope = scope, .body = &empty };
+        struct reg_body empty = {.fd = -1};
+        struct reg_request rq = {.method = "POST", .url = url, .scope = scope, .body = &empty};
         struct reg_response resp;
         int r = reg_request_run(p->c, &rq, &resp, err);
         if (r >= 0 && from && resp.status == 201) {
@@ -198,10 +197,10 @@ static int put_monolithic(struct push *p, const struct blob *b, int fd, const ch
 {
         _cleanup_free_ char *q = xasprintf("digest=%s", b->d.str);
         _cleanup_free_ char *url = with_query(location, q);
-        struct reg_body body = { .fd = fd, .length = b->size,
-                                 .content_type = "application/octet-stream" };
-        struct reg_request rq = { .method = "PUT", .url = url, .scope = p->scope, .body = &body,
-                                  .no_retry = true };
+        struct reg_body body = {
+                .fd = fd, .length = b->size, .content_type = "application/octet-stream"};
+        struct reg_request rq = {
+                .method = "PUT", .url = url, .scope = p->scope, .body = &body, .no_retry = true};
         struct reg_response resp;
         int r = reg_request_run(p->c, &rq, &resp, err);
         *ret_status = resp.status;
@@ -220,13 +219,18 @@ static int put_chunked(struct push *p, const struct blob *b, int fd, char *locat
         int r = 0;
         for (uint64_t off = 0; r >= 0 && off < b->size; off += chunk) {
                 uint64_t n = MIN(chunk, b->size - off);
-                _cleanup_free_ char *range = xasprintf("%ju-%ju", (uintmax_t)off,
-                                                       (uintmax_t)(off + n - 1));
-                struct reg_body body = { .fd = fd, .offset = off, .length = n,
-                                         .content_type = "application/octet-stream",
-                                         .content_range = range };
-                struct reg_request rq = { .method = "PATCH", .url = loc, .scope = p->scope,
-                                          .body = &body, .no_retry = true };
+                _cleanup_free_ char *range =
+                        xasprintf("%ju-%ju", (uintmax_t)off, (uintmax_t)(off + n - 1));
+                struct reg_body body = {.fd = fd,
+                                        .offset = off,
+                                        .length = n,
+                                        .content_type = "application/octet-stream",
+                                        .content_range = range};
+                struct reg_request rq = {.method = "PATCH",
+                                         .url = loc,
+                                         .scope = p->scope,
+                                         .body = &body,
+                                         .no_retry = true};
                 struct reg_response resp;
                 r = reg_request_run(p->c, &rq, &resp, err);
                 if (r >= 0 && resp.status != 202)
@@ -313,14 +317,13 @@ static int put_manifest(struct push *p, const struct doc *d, const char *ref,
                         struct lana_error **err)
 {
         _cleanup_free_ char *url = reg_url(p->c, p->repo, "manifests/%s", ref);
-        struct reg_body body = { .fd = -1, .data = d->data, .length = d->len,
-                                 .content_type = d->media_type };
-        struct reg_request rq = { .method = "PUT", .url = url, .scope = p->scope, .body = &body };
+        struct reg_body body = {
+                .fd = -1, .data = d->data, .length = d->len, .content_type = d->media_type};
+        struct reg_request rq = {.method = "PUT", .url = url, .scope = p->scope, .body = &body};
         struct reg_response resp;
         int r = reg_request_run(p->c, &rq, &resp, err);
         if (r >= 0 && resp.status != 201 && resp.status != 200)
-                r = lana_error_set(err, -EPROTO, "PUT manifest %s: got HTTP %ld", ref,
-                                   resp.status);
+                r = lana_error_set(err, -EPROTO, "PUT manifest %s: got HTTP %ld", ref, resp.status);
         if (r >= 0 && resp.docker_digest && strcmp(resp.docker_digest, d->d.str) != 0)
                 r = lana_error_set(err, -EPROTO, "PUT manifest %s: registry computed %s, not %s",
                                    ref, resp.docker_digest, d->d.str);
@@ -334,9 +337,12 @@ static int put_manifest(struct push *p, const struct doc *d, const char *ref,
 static bool tag_is_current(struct push *p, const char *tag, const struct doc *top)
 {
         _cleanup_free_ char *url = reg_url(p->c, p->repo, "manifests/%s", tag);
-        struct reg_request rq = { .method = "HEAD", .url = url, .scope = p->scope,
-                                  .accept = LANA_MT_OCI_MANIFEST ", " LANA_MT_OCI_INDEX ", "
-                                            LANA_MT_DOCKER_MANIFEST ", " LANA_MT_DOCKER_LIST };
+        struct reg_request rq = {.method = "HEAD",
+                                 .url = url,
+                                 .scope = p->scope,
+                                 .accept = LANA_MT_OCI_MANIFEST ", " LANA_MT_OCI_INDEX
+                                                                ", " LANA_MT_DOCKER_MANIFEST
+                                                                ", " LANA_MT_DOCKER_LIST};
         struct reg_response resp;
         int r = reg_request_run(p->c, &rq, &resp, NULL);
         bool same = r >= 0 && resp.status == 200 && resp.docker_digest &&
@@ -354,7 +360,7 @@ _public_ int lana_push(struct lana_store *store, struct lana_layout *src, json_t
         int r = lana_reference_parse(dest, "latest", &ref, err);
         if (r < 0)
                 return r;
-        struct push p = { .store = store, .src = src, .o = o };
+        struct push p = {.store = store, .src = src, .o = o};
         pthread_mutex_init(&p.lock, NULL);
         p.repo = xstrdup(ref.path);
         p.scope = xasprintf("repository:%s:pull,push", ref.path);

@@ -78,8 +78,8 @@ struct reg_client {
         struct lana_error *sink_err; /* last error a sink reported (guarded by lock) */
 };
 
-int reg_client_new(const char *host, const struct lana_registry_options *o,
-                   struct reg_client **ret, struct lana_error **err);
+int reg_client_new(const char *host, const struct lana_registry_options *o, struct reg_client **ret,
+                   struct lana_error **err);
 void reg_client_free(struct reg_client *c);
 /* Runs a request with auth negotiation, redirects and (unless no_retry) transient retries. */
 int reg_request_run(struct reg_client *c, struct reg_request *rq, struct reg_response *resp,

@@ -54,7 +54,7 @@ int transfer_run(size_t n, unsigned jobs, int (*fn)(void *ud, size_t i, struct l
 {
         if (n == 0)
                 return 0;
-        struct pool p = { .n = n, .fn = fn, .ud = ud };
+        struct pool p = {.n = n, .fn = fn, .ud = ud};
         pthread_mutex_init(&p.lock, NULL);
         unsigned nt = (unsigned)MIN((size_t)MAX(jobs, 1u), n);
         pthread_t *t = xnew(pthread_t, nt);
@@ -132,8 +132,8 @@ char *reg_blob_location_find(struct lana_store *s, const char *host, const char 
         json_t *v;
         json_object_foreach(j, key, v)
         {
-                if (strncmp(key, host, hl) != 0 || key[hl] != '/' || !strcmp(key + hl + 1,
-                                                                            not_repo))
+                if (strncmp(key, host, hl) != 0 || key[hl] != '/' ||
+                    !strcmp(key + hl + 1, not_repo))
                         continue;
                 found = xstrdup(key + hl + 1);
                 break;

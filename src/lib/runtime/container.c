@@ -155,7 +155,7 @@ static int mount_in_root(int root, const char *source, const char *dest, const c
 /* Sets attributes on a mount and every mount below it (MS_REMOUNT would miss submounts). */
 static int setattr_recursive(int fd, uint64_t set)
 {
-        struct mount_attr attr = { .attr_set = set };
+        struct mount_attr attr = {.attr_set = set};
         if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) <
             0)
                 return -errno;
@@ -436,8 +436,8 @@ static void resolve_user(struct child_args *a, uid_t *uid, gid_t *gid, gid_t *gr
  * some, e.g. CAP_SYS_RESOURCE; "ALL" means all of ours). */
 static uint64_t known_caps(void)
 {
-        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-        struct __user_cap_data_struct d[2] = { 0 };
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_data_struct d[2] = {0};
         if (syscall(SYS_capget, &h, d) < 0)
                 return ~0ull;
         return (uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32;
@@ -793,7 +793,8 @@ static int receive_report(int sock, int *ret_pty, struct lana_error **err)
                         /* EOF after "X": exec happened; before it: the child died */
                         if (ready)
                                 return 0;
-                        return lana_error_set(err, -EIO, "the container's first process died "
+                        return lana_error_set(err, -EIO,
+                                              "the container's first process died "
                                               "while setting up");
                 }
                 if (n == 1 && buf[0] == 'X') {

@@ -46,8 +46,8 @@ _public_ int lana_store_cache_lookup(struct lana_store *s, const struct lana_dig
         uint64_t size;
         int r = -ENOENT;
         if (lana_descriptor_parse(desc, NULL, &d, &size, NULL) >= 0 &&
-            lana_digest_parse(json_string_value(json_object_get(entry, "diff_id")), &diff,
-                              NULL) >= 0) {
+            lana_digest_parse(json_string_value(json_object_get(entry, "diff_id")), &diff, NULL) >=
+                    0) {
                 struct stat st;
                 struct lana_layout *l = lana_store_layout(s);
                 if (fstatat(l->blobsfd, d.hex, &st, AT_SYMLINK_NOFOLLOW) == 0 &&

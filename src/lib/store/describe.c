@@ -61,8 +61,8 @@ static int describe_manifest(struct lana_layout *l, json_t *desc, json_t **ret,
                         json_object_set(e, "diff_id", id);
                 json_array_append_new(layers, e);
         }
-        *ret = json_pack("{s:s,s:s,s:o,s:o,s:o}", "digest", d.str, "mediaType", mt, "manifest",
-                         m, "config", cfg, "layers", layers);
+        *ret = json_pack("{s:s,s:s,s:o,s:o,s:o}", "digest", d.str, "mediaType", mt, "manifest", m,
+                         "config", cfg, "layers", layers);
         return 0;
 }
 
@@ -120,7 +120,7 @@ _public_ int lana_layout_image_summary(struct lana_layout *l, json_t *desc, json
         int r = lana_descriptor_parse(desc, &mt, &d, NULL, err);
         if (r < 0)
                 return r;
-        struct sum_ctx c = { .seen = json_object() };
+        struct sum_ctx c = {.seen = json_object()};
         r = layout_walk(l, desc, 0, sum_one, &c, err);
         json_decref(c.seen);
         if (r < 0)
@@ -135,11 +135,11 @@ _public_ int lana_layout_image_summary(struct lana_layout *l, json_t *desc, json
                         {
                                 struct lana_platform p;
                                 char buf[64];
-                                if (lana_platform_from_json(json_object_get(m, "platform"),
-                                                            &p) >= 0)
-                                        json_array_append_new(
-                                                plats, json_string(lana_platform_format(
-                                                               &p, buf, sizeof buf)));
+                                if (lana_platform_from_json(json_object_get(m, "platform"), &p) >=
+                                    0)
+                                        json_array_append_new(plats,
+                                                              json_string(lana_platform_format(
+                                                                      &p, buf, sizeof buf)));
                         }
                 }
                 json_decref(idx);
@@ -153,15 +153,14 @@ _public_ int lana_layout_image_summary(struct lana_layout *l, json_t *desc, json
                         struct lana_platform p;
                         char buf[64];
                         if (lana_platform_from_json(cfg, &p) >= 0)
-                                json_array_append_new(
-                                        plats,
-                                        json_string(lana_platform_format(&p, buf, sizeof buf)));
+                                json_array_append_new(plats, json_string(lana_platform_format(
+                                                                     &p, buf, sizeof buf)));
                 }
                 json_decref(m);
                 json_decref(cfg);
         }
-        *ret = json_pack("{s:s,s:s,s:o,s:I}", "digest", d.str, "mediaType", mt, "platforms",
-                         plats, "size", (json_int_t)c.size);
+        *ret = json_pack("{s:s,s:s,s:o,s:I}", "digest", d.str, "mediaType", mt, "platforms", plats,
+                         "size", (json_int_t)c.size);
         return 0;
 }
 

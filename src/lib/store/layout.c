@@ -37,20 +37,21 @@ _public_ int lana_layout_open(const char *path, bool create, struct lana_layout 
         bool has_layout = fstatat(fd, "oci-layout", &st, 0) == 0;
         if (!has_layout) {
                 if (!create)
-                        return lana_error_set(err, -ENOENT, "%s: not an OCI image layout "
-                                              "(no oci-layout file)", path);
+                        return lana_error_set(err, -ENOENT,
+                                              "%s: not an OCI image layout "
+                                              "(no oci-layout file)",
+                                              path);
                 int r = mkdir_p_at(fd, "blobs/sha256", 0755);
                 if (r < 0)
                         return lana_error_setsys(err, r, "create %s/blobs/sha256", path);
                 if (fstatat(fd, "index.json", &st, 0) < 0) {
                         static const char empty[] = "{\"manifests\":[],\"schemaVersion\":2}";
-                        r = write_file_atomic_at(fd, "index.json", empty, strlen(empty), 0644,
-                                                 err);
+                        r = write_file_atomic_at(fd, "index.json", empty, strlen(empty), 0644, err);
                         if (r < 0)
                                 return r;
                 }
-                r = write_file_atomic_at(fd, "oci-layout", OCI_LAYOUT_JSON,
-                                         strlen(OCI_LAYOUT_JSON), 0644, err);
+                r = write_file_atomic_at(fd, "oci-layout", OCI_LAYOUT_JSON, strlen(OCI_LAYOUT_JSON),
+                                         0644, err);
                 if (r < 0)
                         return r;
         }
@@ -61,13 +62,15 @@ _public_ int lana_layout_open(const char *path, bool create, struct lana_layout 
                 int r = read_file_at(fd, "oci-layout", 4096, &text, &len, NULL);
                 if (r >= 0)
                         r = lana_json_parse_object(text, len, &j, NULL);
-                const char *v = r >= 0 ? json_string_value(json_object_get(j, "imageLayoutVersion"))
-                                       : NULL;
+                const char *v =
+                        r >= 0 ? json_string_value(json_object_get(j, "imageLayoutVersion")) : NULL;
                 bool ok = v && !strncmp(v, "1.", 2);
                 json_decref(j);
                 if (!ok)
-                        return lana_error_set(err, -EBADMSG, "%s: oci-layout is not an OCI image "
-                                              "layout version 1 marker", path);
+                        return lana_error_set(err, -EBADMSG,
+                                              "%s: oci-layout is not an OCI image "
+                                              "layout version 1 marker",
+                                              path);
         }
         if (create)
                 (void)mkdir_p_at(fd, "blobs/sha256", 0755);
@@ -248,8 +251,8 @@ _public_ int lana_layout_read_blob(struct lana_layout *l, const struct lana_dige
         return 0;
 }
 
-_public_ int lana_layout_read_json(struct lana_layout *l, const struct lana_digest *d,
-                                   json_t **ret, struct lana_error **err)
+_public_ int lana_layout_read_json(struct lana_layout *l, const struct lana_digest *d, json_t **ret,
+                                   struct lana_error **err)
 {
         _cleanup_free_ char *data = NULL;
         size_t len;
@@ -362,7 +365,7 @@ static int copy_one(struct lana_layout *src, json_t *desc, void *ud)
 _public_ int lana_layout_copy_tree(struct lana_layout *dst, struct lana_layout *src, json_t *desc,
                                    struct lana_error **err)
 {
-        struct copy_ctx c = { dst, err };
+        struct copy_ctx c = {dst, err};
         return layout_walk(src, desc, 0, copy_one, &c, err);
 }
 
@@ -511,8 +514,7 @@ _public_ int lana_layout_resolve(struct lana_layout *l, const char *name, json_t
         if (!found) {
                 json_decref(ms);
                 if (name)
-                        return lana_error_set(err, -ENOENT, "%s: no image named %s", l->path,
-                                              name);
+                        return lana_error_set(err, -ENOENT, "%s: no image named %s", l->path, name);
                 return lana_error_set(err, -ENOENT, "%s: no image", l->path);
         }
         if (!name && count > 1) {

@@ -51,7 +51,7 @@ static void hexset_release(struct hexset *s)
         for (size_t i = 0; i < s->n; i++)
                 free(s->v[i]);
         free(s->v);
-        *s = (struct hexset){ 0 };
+        *s = (struct hexset){0};
 }
 
 static int mark_one(struct lana_layout *l, json_t *desc, void *ud)
@@ -127,7 +127,7 @@ static int mark_all(struct lana_layout *l, struct hexset *live, bool tolerate,
 _public_ int lana_layout_gc(struct lana_layout *l, uint64_t *ret_blobs, uint64_t *ret_bytes,
                             struct lana_error **err)
 {
-        struct hexset live = { 0 };
+        struct hexset live = {0};
         /* A ref whose tree cannot be read keeps what can be reached; never delete on doubt. */
         int r = mark_all(l, &live, true, err);
         if (r < 0)
@@ -204,7 +204,7 @@ static int check_one(struct lana_layout *l, json_t *desc, void *ud)
 _public_ int lana_layout_fsck(struct lana_layout *l, lana_fault_fn report, void *userdata,
                               struct lana_error **err)
 {
-        struct fsck_ctx c = { .report = report, .ud = userdata };
+        struct fsck_ctx c = {.report = report, .ud = userdata};
         int fd = openat(l->blobsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
         if (!dir) {
@@ -221,8 +221,8 @@ _public_ int lana_layout_fsck(struct lana_layout *l, lana_fault_fn report, void 
                         fault(&c, "blob %s: name is not a sha256 digest", de->d_name);
                         continue;
                 }
-                _cleanup_close_ int bfd = openat(l->blobsfd, de->d_name,
-                                                 O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                _cleanup_close_ int bfd =
+                        openat(l->blobsfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
                 struct lana_digest got;
                 if (bfd < 0 || lana_digest_fd(bfd, &got, NULL, NULL) < 0) {
                         fault(&c, "blob %s: cannot be read", want.str);
@@ -241,8 +241,8 @@ _public_ int lana_layout_fsck(struct lana_layout *l, lana_fault_fn report, void 
         json_t *m;
         json_array_foreach(ms, i, m)
         {
-                const char *n = json_string_value(json_object_get(
-                        json_object_get(m, "annotations"), LANA_ANNOT_REF_NAME));
+                const char *n = json_string_value(
+                        json_object_get(json_object_get(m, "annotations"), LANA_ANNOT_REF_NAME));
                 c.ref = n ? n : "(unnamed)";
                 struct lana_error *e = NULL;
                 if (layout_walk(l, m, 0, check_one, &c, &e) < 0)
@@ -261,7 +261,7 @@ static int cmp_str(const void *a, const void *b)
 _public_ int lana_layout_export_archive(struct lana_layout *l, const char *path,
                                         struct lana_error **err)
 {
-        struct hexset live = { 0 };
+        struct hexset live = {0};
         int r = mark_all(l, &live, false, err);
         if (r < 0)
                 return r;
@@ -288,7 +288,7 @@ _public_ int lana_layout_export_archive(struct lana_layout *l, const char *path,
         struct lana_writer *fw = lana_fd_writer_new(out);
         struct lana_tar_writer *tw = NULL;
         r = lana_tar_writer_new(fw, &tw, err);
-        struct lana_tar_entry e = { .mode = 0755, .type = LANA_TAR_DIR };
+        struct lana_tar_entry e = {.mode = 0755, .type = LANA_TAR_DIR};
         if (r >= 0) {
                 e.path = "blobs";
                 r = lana_tar_writer_add(tw, &e, -1, err);
@@ -298,20 +298,22 @@ _public_ int lana_layout_export_archive(struct lana_layout *l, const char *path,
                 r = lana_tar_writer_add(tw, &e, -1, err);
         }
         for (size_t i = 0; r >= 0 && i < live.n; i++) {
-                _cleanup_close_ int bfd = openat(l->blobsfd, live.v[i],
-                                                 O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                _cleanup_close_ int bfd =
+                        openat(l->blobsfd, live.v[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
                 struct stat st;
                 if (bfd < 0 || fstat(bfd, &st) < 0) {
                         r = lana_error_setsys(err, -errno, "blob sha256:%s", live.v[i]);
                         break;
                 }
                 _cleanup_free_ char *p = xasprintf("blobs/sha256/%s", live.v[i]);
-                struct lana_tar_entry f = { .path = p, .type = LANA_TAR_FILE, .mode = 0644,
-                                            .size = (uint64_t)st.st_size };
+                struct lana_tar_entry f = {.path = p,
+                                           .type = LANA_TAR_FILE,
+                                           .mode = 0644,
+                                           .size = (uint64_t)st.st_size};
                 r = lana_tar_writer_add(tw, &f, bfd, err);
         }
         /* manifest.json exists only in docker-archive exports */
-        const char *files[] = { "index.json", "manifest.json", "oci-layout" };
+        const char *files[] = {"index.json", "manifest.json", "oci-layout"};
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(files); i++) {
                 _cleanup_free_ char *data = NULL;
                 size_t len = 0;
@@ -320,8 +322,8 @@ _public_ int lana_layout_export_archive(struct lana_layout *l, const char *path,
                 r = read_file_at(l->dirfd, files[i], LANA_OCI_MAX_DOC, &data, &len, err);
                 if (r < 0)
                         break;
-                struct lana_tar_entry f = { .path = files[i], .type = LANA_TAR_FILE,
-                                            .mode = 0644, .size = len };
+                struct lana_tar_entry f = {
+                        .path = files[i], .type = LANA_TAR_FILE, .mode = 0644, .size = len};
                 r = lana_tar_writer_add_data(tw, &f, data, err);
         }
         if (r >= 0)
@@ -410,7 +412,6 @@ _public_ int lana_layout_import_archive(const char *path, const char *dir, struc
                 r = lana_error_set(err, -EBADMSG, "%s: %s", path, archive_error_string(a));
         archive_read_free(a);
         if (r >= 0 && !saw_layout)
-                r = lana_error_set(err, -EBADMSG, "%s: not an OCI archive (no oci-layout)",
-                                   path);
+                r = lana_error_set(err, -EBADMSG, "%s: not an OCI archive (no oci-layout)", path);
         return r;
 }

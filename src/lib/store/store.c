@@ -175,7 +175,7 @@ static int find_by_digest(struct lana_layout *l, const char *digest, json_t **re
 _public_ int lana_image_open(struct lana_store *store, const char *spec, struct lana_image *ret,
                              struct lana_error **err)
 {
-        *ret = (struct lana_image){ .display = xstrdup(spec) };
+        *ret = (struct lana_image){.display = xstrdup(spec)};
         int r;
         if (!strncmp(spec, "oci:", 4) || !strncmp(spec, "oci-archive:", 12)) {
                 bool archive = spec[3] == '-';
@@ -264,5 +264,5 @@ _public_ void lana_image_release(struct lana_image *img)
         free(img->name);
         free(img->display);
         json_decref(img->desc);
-        *img = (struct lana_image){ 0 };
+        *img = (struct lana_image){0};
 }
