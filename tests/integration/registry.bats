@@ -159,6 +159,23 @@ requests_of() {
         verify_blob_names "$WORK/sk"
 }
 
+@test "build --push: builds, then pushes every name to its registry" {
+        make_image "$WORK/ctx" "$P/bp/app" ""
+        run --separate-stderr "$LANA_IMG" --root "$ROOT" build -q --push --tls-verify=false \
+                --platform linux/amd64 -t "$P/bp/app:extra" ctx
+        assert_status 0
+        local built=$output
+        local tag
+        for tag in 1 extra; do
+                run --separate-stderr skopeo inspect --tls-verify=false "docker://$P/bp/app:$tag"
+                assert_status 0
+                assert_eq "$(jq -r .Digest <<<"$output")" "$built" "digest of :$tag"
+        done
+        # --push goes with the store only
+        run --separate-stderr "$LANA_IMG" --root "$ROOT" build -q --push -o "oci:$WORK/o" ctx
+        assert_status 2
+}
+
 @test "push: a multi-platform image arrives as an index, every manifest by digest" {
         make_image "$WORK/ctx" lana.test/multi "linux/amd64, linux/arm64"
         build_ok -q ctx
