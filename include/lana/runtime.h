@@ -60,6 +60,7 @@ struct lana_container_spec {
         bool no_new_privs;
         enum lana_seccomp_mode seccomp;
         const char *seccomp_file;
+        const char *seccomp_cache; /* directory caching the compiled default filter, or NULL */
         int64_t memory_bytes, pids_limit, cpu_quota_us, cpu_period_us;
         bool init;
         bool terminal;

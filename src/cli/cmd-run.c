@@ -549,6 +549,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         _cleanup_free_ char *rootfs = cdir ? xasprintf("%s/rootfs", cdir) : NULL;
         _cleanup_free_ char *empty =
                 store ? xasprintf("%s/snapshots/empty", lana_store_root(store)) : NULL;
+        _cleanup_free_ char *sccache =
+                store ? xasprintf("%s/cache/seccomp", lana_store_root(store)) : NULL;
         if (r >= 0 && nl == 0) {
                 /* an image without layers still needs a lower directory */
                 (void)mkdir_p_at(AT_FDCWD, empty, 0755);
@@ -629,6 +631,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 .no_new_privs = o.nnp,
                 .seccomp = o.seccomp,
                 .seccomp_file = o.seccomp_file,
+                .seccomp_cache = sccache,
                 .memory_bytes = o.memory,
                 .pids_limit = o.pids,
                 .cpu_quota_us = o.cpu_quota,

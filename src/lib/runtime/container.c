@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <linux/capability.h>
 #include <termios.h>
@@ -44,6 +45,7 @@
 
 #include "lana/runtime.h"
 #include "alloc.h"
+#include "buf.h"
 #include "fs-util.h"
 #include "runtime-internal.h"
 
@@ -61,7 +63,9 @@ struct lana_container {
 struct child_args {
         const struct lana_container_spec *s;
         int sock;
-        int init_fd; /* sealed memfd of ourselves, or -1 */
+        int init_fd;        /* sealed memfd of the static init, or -1 */
+        const void *filter; /* compiled seccomp BPF, or NULL for none */
+        size_t filter_len;
 };
 
 /* ---- reporting from the child ---- */
@@ -528,15 +532,11 @@ static _noreturn_ void exec_program(struct child_args *a, char **env)
 
 static void load_seccomp(struct child_args *a)
 {
-        const struct lana_container_spec *s = a->s;
+        if (!a->filter)
+                return;
         struct lana_error *e = NULL;
-        int r = 0;
-        if (s->seccomp == LANA_SECCOMP_DEFAULT)
-                r = seccomp_load_default(s->caps, &e);
-        else if (s->seccomp == LANA_SECCOMP_FILE)
-                r = seccomp_load_file(s->seccomp_file, s->caps, &e);
-        if (r < 0)
-                child_fail(a->sock, LANA_EXIT_RUNTIME, "seccomp: %s", e ? e->msg : "failed");
+        if (seccomp_load_bpf(a->filter, a->filter_len, &e) < 0)
+                child_fail(a->sock, LANA_EXIT_RUNTIME, "%s", e ? e->msg : "seccomp: failed");
 }
 
 static char *join_lowers(char **lowers)
@@ -774,6 +774,48 @@ static int sealed_init(struct lana_error **err)
         return m;
 }
 
+/* Compiles the container's seccomp filter before it starts. The default profile's program only
+ * depends on the capability set, the libseccomp build and the kernel, so it is cached on disk
+ * (under spec->seccomp_cache) and later starts skip libseccomp's compilation entirely. */
+static int compile_filter(const struct lana_container_spec *s, struct lana_buf *out,
+                          struct lana_error **err)
+{
+        if (s->seccomp == LANA_SECCOMP_UNCONFINED)
+                return 0;
+        if (s->seccomp == LANA_SECCOMP_FILE)
+                return seccomp_compile_file(s->seccomp_file, s->caps, out, err);
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int dfd = -1;
+        if (s->seccomp_cache) {
+                struct utsname u;
+                uname(&u);
+                _cleanup_free_ char *key =
+                        xasprintf("lana-seccomp/1 %016jx %s %s %s %s", (uintmax_t)s->caps,
+                                  u.release, u.machine, LANA_VERSION, __DATE__ " " __TIME__);
+                struct lana_digest d;
+                lana_digest_buffer(key, strlen(key), &d);
+                name = xasprintf("%s.bpf", d.hex);
+                if (mkdir_p_at(AT_FDCWD, s->seccomp_cache, 0700) >= 0)
+                        dfd = open(s->seccomp_cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                char *data = NULL;
+                size_t len = 0;
+                if (dfd >= 0 && read_file_at(dfd, name, 1 << 20, &data, &len, NULL) >= 0 &&
+                    len > 0 && len % 8 == 0) {
+                        int r = lana_buf_append(out, data, len);
+                        free(data);
+                        if (r >= 0)
+                                return 0;
+                        lana_buf_release(out);
+                } else {
+                        free(data);
+                }
+        }
+        int r = seccomp_compile_default(s->caps, out, err);
+        if (r >= 0 && dfd >= 0)
+                (void)write_file_atomic_at(dfd, name, out->data, out->len, 0600, NULL);
+        return r;
+}
+
 static int receive_report(int sock, int *ret_pty, struct lana_error **err)
 {
         bool ready = false;
@@ -831,6 +873,14 @@ _public_ int lana_container_start(const struct lana_container_spec *s, struct la
                         return init_fd;
                 }
         }
+        struct lana_buf filter;
+        lana_buf_init(&filter, 1 << 20);
+        r = compile_filter(s, &filter, err);
+        if (r < 0) {
+                closep(&init_fd);
+                free(c);
+                return r;
+        }
         struct cgroup_limits lim = {.memory_bytes = s->memory_bytes,
                                     .pids = s->pids_limit,
                                     .cpu_quota_us = s->cpu_quota_us,
@@ -849,7 +899,11 @@ _public_ int lana_container_start(const struct lana_container_spec *s, struct la
                 }
         }
         if (r >= 0) {
-                struct child_args a = {.s = s, .sock = sp[1], .init_fd = init_fd};
+                struct child_args a = {.s = s,
+                                       .sock = sp[1],
+                                       .init_fd = init_fd,
+                                       .filter = filter.len ? filter.data : NULL,
+                                       .filter_len = filter.len};
                 /* the cgroup namespace comes after the cgroup placement (in the child), so the
                  * container sees its own cgroup as its root */
                 int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
@@ -879,6 +933,7 @@ _public_ int lana_container_start(const struct lana_container_spec *s, struct la
         closep(&sp[0]);
         closep(&sp[1]);
         closep(&init_fd);
+        lana_buf_release(&filter);
         if (r < 0) {
                 lana_container_free(c);
                 return r;

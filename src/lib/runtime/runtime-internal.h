@@ -49,3 +49,12 @@ int seccomp_load_default(uint64_t caps, struct lana_error **err);
 /* Loads a Docker/OCI seccomp JSON profile file (defaultAction, syscalls[].names/action/args,
  * architectures). */
 int seccomp_load_file(const char *path, uint64_t caps, struct lana_error **err);
+
+/* The same filters compiled to a classic BPF program (appended to `out`), so the runtime can
+ * build them before the container starts (and cache the default one), and the child only has to
+ * load them with seccomp_load_bpf(). */
+struct lana_buf;
+int seccomp_compile_default(uint64_t caps, struct lana_buf *out, struct lana_error **err);
+int seccomp_compile_file(const char *path, uint64_t caps, struct lana_buf *out,
+                         struct lana_error **err);
+int seccomp_load_bpf(const void *bpf, size_t len, struct lana_error **err);

@@ -9,6 +9,8 @@
  */
 #pragma once
 
+#include "buf.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,3 +71,6 @@ extern const struct seccomp_profile seccomp_default_profile;
  * thread. `what` names the profile in error messages ("default profile", a file path). */
 int seccomp_profile_load(const struct seccomp_profile *p, uint64_t caps, const char *what,
                          struct lana_error **err);
+/* The same filter, exported as BPF into export_to instead of loaded (NULL: load). */
+int seccomp_profile_build(const struct seccomp_profile *p, uint64_t caps, const char *what,
+                          struct lana_buf *export_to, struct lana_error **err);

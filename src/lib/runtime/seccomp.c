@@ -19,12 +19,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <unistd.h>
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <jansson.h>
 #include <seccomp.h>
 
 #include "alloc.h"
+#include "buf.h"
 #include "fs-util.h"
 #include "macro.h"
 #include "runtime-internal.h"
@@ -313,6 +320,32 @@ static void filter_releasep(scmp_filter_ctx *ctx)
 int seccomp_profile_load(const struct seccomp_profile *p, uint64_t caps, const char *what,
                          struct lana_error **err)
 {
+        return seccomp_profile_build(p, caps, what, NULL, err);
+}
+
+/* Exports the filter as a BPF program into `out` (through a memfd, libseccomp's interface). */
+static int export_bpf(scmp_filter_ctx ctx, const char *what, struct lana_buf *out,
+                      struct lana_error **err)
+{
+        _cleanup_close_ int fd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
+        if (fd < 0)
+                return lana_error_setsys(err, -errno, "%s: memfd_create", what);
+        int r = seccomp_export_bpf(ctx, fd);
+        if (r < 0)
+                return lana_error_setsys(err, r, "%s: seccomp_export_bpf", what);
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return lana_error_setsys(err, -errno, "%s: seek", what);
+        char chunk[8192];
+        ssize_t n;
+        while ((n = read(fd, chunk, sizeof chunk)) > 0)
+                if (lana_buf_append(out, chunk, (size_t)n) < 0)
+                        return lana_error_set(err, -E2BIG, "%s: filter too large", what);
+        return n < 0 ? lana_error_setsys(err, -errno, "%s: read filter", what) : 0;
+}
+
+int seccomp_profile_build(const struct seccomp_profile *p, uint64_t caps, const char *what,
+                          struct lana_buf *export_to, struct lana_error **err)
+{
         _cleanup_(filter_releasep) scmp_filter_ctx ctx = NULL;
         struct build_ctx b = {.caps = caps, .native = seccomp_arch_native()};
         int r;
@@ -404,6 +437,8 @@ int seccomp_profile_load(const struct seccomp_profile *p, uint64_t caps, const c
                 }
         }
 
+        if (export_to)
+                return export_bpf(ctx, what, export_to, err);
         r = seccomp_load(ctx);
         if (r == -EACCES)
                 return lana_error_setsys(
@@ -416,6 +451,28 @@ int seccomp_profile_load(const struct seccomp_profile *p, uint64_t caps, const c
 int seccomp_load_default(uint64_t caps, struct lana_error **err)
 {
         return seccomp_profile_load(&seccomp_default_profile, caps, "default seccomp profile", err);
+}
+
+int seccomp_compile_default(uint64_t caps, struct lana_buf *out, struct lana_error **err)
+{
+        return seccomp_profile_build(&seccomp_default_profile, caps, "default seccomp profile", out,
+                                     err);
+}
+
+int seccomp_load_bpf(const void *bpf, size_t len, struct lana_error **err)
+{
+        if (len == 0 || len % sizeof(struct sock_filter) != 0 ||
+            len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+                return lana_error_set(err, -EINVAL, "seccomp: malformed BPF program (%zu bytes)",
+                                      len);
+        struct sock_fprog prog = {.len = (unsigned short)(len / sizeof(struct sock_filter)),
+                                  .filter = (struct sock_filter *)(uintptr_t)bpf};
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
+                int e = errno;
+                return lana_error_set(err, -e, "seccomp: load filter: %s%s", strerror(e),
+                                      e == EACCES ? " (needs no_new_privs or CAP_SYS_ADMIN)" : "");
+        }
+        return 0;
 }
 
 /* ---- JSON profiles ---- */
@@ -816,7 +873,22 @@ static int parse_profile(const char *path, const char *data, size_t len, struct 
         return 0;
 }
 
+static int file_profile(const char *path, uint64_t caps, struct lana_buf *export_to,
+                        struct lana_error **err);
+
 int seccomp_load_file(const char *path, uint64_t caps, struct lana_error **err)
+{
+        return file_profile(path, caps, NULL, err);
+}
+
+int seccomp_compile_file(const char *path, uint64_t caps, struct lana_buf *out,
+                         struct lana_error **err)
+{
+        return file_profile(path, caps, out, err);
+}
+
+static int file_profile(const char *path, uint64_t caps, struct lana_buf *export_to,
+                        struct lana_error **err)
 {
         _cleanup_free_ char *data = NULL;
         size_t len;
@@ -828,7 +900,7 @@ int seccomp_load_file(const char *path, uint64_t caps, struct lana_error **err)
                 return lana_error_wrap(err, r, "seccomp profile");
         r = parse_profile(path, data, len, &jp, err);
         if (r >= 0)
-                r = seccomp_profile_load(&jp.p, caps, path, err);
+                r = seccomp_profile_build(&jp.p, caps, path, export_to, err);
         json_profile_release(&jp);
         return r;
 }
