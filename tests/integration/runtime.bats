@@ -755,6 +755,20 @@ keep"
         hostile_check_host
 }
 
+@test "without overlayfs: the layers are copied, whiteouts and opaque directories applied" {
+        hostile_setup
+        rt_hostile whiteout
+        # LANA_IMG_NO_OVERLAY=1 takes the path used where overlayfs cannot be mounted
+        LANA_IMG_NO_OVERLAY=1 run --separate-stderr "$LANA_IMG" --root "$ROOT" run --rm \
+                "oci:$WORK/layout:whiteout" \
+                sh -c 'ls -A /opq; echo "opq done"; ls / | grep -x -e gone -e keep; grep -c " / overlay " /proc/mounts; true'
+        assert_status 0
+        assert_eq "$output" "opq done
+keep
+0"
+        hostile_check_host
+}
+
 @test "hostile image: more layers than diff_ids fails cleanly" {
         hostile_setup
         rt_hostile short-diffids

@@ -573,8 +573,21 @@ static int child_main(void *arg)
                 _cleanup_free_ char *opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower,
                                                       s->upperdir, s->workdir);
                 CHECK(strlen(opts) < 4000, "too many layers for one overlay mount");
-                CHECK(mount("overlay", s->rootfs, "overlay", MS_NODEV, opts) == 0,
-                      "mount overlay rootfs: %s", strerror(errno));
+                const char *no_overlay = getenv("LANA_IMG_NO_OVERLAY");
+                if ((no_overlay && *no_overlay == '1') ||
+                    mount("overlay", s->rootfs, "overlay", MS_NODEV, opts) < 0) {
+                        /* no overlayfs here: a private copy of the layers in the upper dir */
+                        struct lana_error *e = NULL;
+                        if (rootfs_copy(s->lowerdirs, s->upperdir, &e) < 0)
+                                child_fail(a->sock, LANA_EXIT_RUNTIME,
+                                           "overlayfs unavailable and %s",
+                                           e ? e->msg : "copy failed");
+                        CHECK(mount(s->upperdir, s->rootfs, NULL, MS_BIND | MS_REC, NULL) == 0,
+                              "bind copied rootfs: %s", strerror(errno));
+                        CHECK(mount(NULL, s->rootfs, NULL, MS_BIND | MS_REMOUNT | MS_NODEV, NULL) ==
+                                      0,
+                              "nodev rootfs: %s", strerror(errno));
+                }
         } else {
                 CHECK(mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) == 0,
                       "bind rootfs: %s", strerror(errno));

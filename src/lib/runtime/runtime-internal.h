@@ -58,3 +58,8 @@ int seccomp_compile_default(uint64_t caps, struct lana_buf *out, struct lana_err
 int seccomp_compile_file(const char *path, uint64_t caps, struct lana_buf *out,
                          struct lana_error **err);
 int seccomp_load_bpf(const void *bpf, size_t len, struct lana_error **err);
+
+/* ---- rootfs without overlayfs (rootfs-copy.c) ----
+ * Copies the layers (top first in `lowers`) into `dest`, applying whiteouts and opaque
+ * directories, for hosts where overlayfs cannot be mounted. */
+int rootfs_copy(char **lowers, const char *dest, struct lana_error **err);
