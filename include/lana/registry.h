@@ -22,6 +22,8 @@ struct lana_transfer_progress {
         /* One call per blob or manifest when it is done (skipped, mounted, uploaded, fetched). */
         void (*item_done)(void *ud, const char *what, const char *digest, uint64_t bytes,
                           const char *how);
+        /* Blob bytes moved (sent or received), called often and from transfer threads. */
+        void (*bytes)(void *ud, uint64_t n);
         void *userdata;
 };
 

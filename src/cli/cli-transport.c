@@ -3,6 +3,8 @@
  * logout.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -17,6 +19,46 @@
 
 bool transport_quiet;
 
+/* On a terminal one status line (bytes so far, rate) is kept under the per-blob lines. */
+static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t progress_bytes;
+static double progress_start, progress_drawn;
+static int progress_tty = -1;
+
+static double now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void draw_status(bool force)
+{
+        double t = now_s();
+        if (!force && t - progress_drawn < 0.1)
+                return;
+        progress_drawn = t;
+        char b[32];
+        double dt = t - progress_start;
+        fprintf(stderr, "\r\033[K%s transferred, %.1f MB/s", cli_size(progress_bytes, b),
+                dt > 0 ? (double)progress_bytes / dt / 1e6 : 0.0);
+        fflush(stderr);
+}
+
+void transport_bytes(void *ud, uint64_t n)
+{
+        (void)ud;
+        pthread_mutex_lock(&progress_lock);
+        if (progress_tty < 0) {
+                progress_tty = !transport_quiet && isatty(STDERR_FILENO);
+                progress_start = now_s();
+        }
+        progress_bytes += n;
+        if (progress_tty)
+                draw_status(false);
+        pthread_mutex_unlock(&progress_lock);
+}
+
 void transport_item_done(void *ud, const char *what, const char *digest, uint64_t bytes,
                          const char *how)
 {
@@ -24,7 +66,21 @@ void transport_item_done(void *ud, const char *what, const char *digest, uint64_
         if (transport_quiet)
                 return;
         char b[32];
+        pthread_mutex_lock(&progress_lock);
+        if (progress_tty > 0)
+                fputs("\r\033[K", stderr);
         fprintf(stderr, "%-8s %.19s %10s %s\n", what, digest, cli_size(bytes, b), how);
+        if (progress_tty > 0)
+                draw_status(true);
+        pthread_mutex_unlock(&progress_lock);
+}
+
+void transport_progress_end(void)
+{
+        pthread_mutex_lock(&progress_lock);
+        if (progress_tty > 0)
+                fputs("\r\033[K", stderr);
+        pthread_mutex_unlock(&progress_lock);
 }
 
 int transport_opt(const char *cmd, int c, struct lana_registry_options *o)

@@ -25,6 +25,9 @@ extern bool transport_quiet;
 /* Progress line per blob or manifest. */
 void transport_item_done(void *ud, const char *what, const char *digest, uint64_t bytes,
                          const char *how);
+/* Bytes moved (live status line on a terminal), and clearing that line at the end. */
+void transport_bytes(void *ud, uint64_t n);
+void transport_progress_end(void);
 /* Handles a transport option; 1 when consumed, 0 when not ours, -EXIT_USAGE on error. */
 int transport_opt(const char *cmd, int c, struct lana_registry_options *o);
 /* Writes a digest to a file atomically; returns an exit code. */

@@ -23,7 +23,8 @@ int cmd_pull(struct cli *cli, int argc, char **argv)
                 {"digest-file", required_argument, NULL, OPT_DIGEST_FILE},
                 {},
         };
-        struct lana_transfer_progress pg = {.item_done = transport_item_done};
+        struct lana_transfer_progress pg = {.item_done = transport_item_done,
+                                            .bytes = transport_bytes};
         struct lana_registry_options o = {.progress = &pg};
         const char *platform = NULL, *digest_file = NULL;
         bool all = false;
@@ -75,6 +76,7 @@ int cmd_pull(struct cli *cli, int argc, char **argv)
         struct lana_transfer_stats st = {0};
         int r = lana_pull(store, argv[optind], pp, all, &o, &d, &st, &err);
         lana_store_free(store);
+        transport_progress_end();
         if (r < 0)
                 return cli_fail(err);
         if (!transport_quiet)

@@ -21,7 +21,8 @@ int cmd_push(struct cli *cli, int argc, char **argv)
                 {"digest-file", required_argument, NULL, OPT_DIGEST_FILE},
                 {},
         };
-        struct lana_transfer_progress pg = {.item_done = transport_item_done};
+        struct lana_transfer_progress pg = {.item_done = transport_item_done,
+                                            .bytes = transport_bytes};
         struct lana_registry_options o = {.progress = &pg};
         const char *digest_file = NULL;
         int c;
@@ -70,6 +71,7 @@ int cmd_push(struct cli *cli, int argc, char **argv)
         r = lana_push(store, img.layout, img.desc, dest ? dest : img.name, &o, &d, &st, &err);
         lana_image_release(&img);
         lana_store_free(store);
+        transport_progress_end();
         if (r < 0)
                 return cli_fail(err);
         if (!transport_quiet)

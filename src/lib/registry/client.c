@@ -305,6 +305,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
                 }
                 return n;
         }
+        if (x->rq->progress && x->rq->progress->bytes && x->rq->sink)
+                x->rq->progress->bytes(x->rq->progress->userdata, n);
         if (x->rq->sink && x->rq->sink(x->rq->sink_ud, data, n) < 0) {
                 x->resp->sink_refused = true;
                 return 0;
@@ -331,6 +333,8 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
                 want = (size_t)n;
         }
         x->body_pos += want;
+        if (x->rq->progress && x->rq->progress->bytes && b->fd >= 0)
+                x->rq->progress->bytes(x->rq->progress->userdata, want);
         return want;
 }
 

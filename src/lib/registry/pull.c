@@ -231,6 +231,7 @@ static int pull_blob(void *ud, size_t i, struct lana_error **err)
                                  .before_retry = dl_resume,
                                  .retry_ud = &x};
         x.rq = &rq;
+        rq.progress = p->o->progress;
         struct reg_response resp;
         r = have < b->size || b->size == 0 ? reg_request_run(p->c, &rq, &resp, err) : 0;
         if (have < b->size || b->size == 0)

@@ -201,6 +201,7 @@ static int put_monolithic(struct push *p, const struct blob *b, int fd, const ch
                 .fd = fd, .length = b->size, .content_type = "application/octet-stream"};
         struct reg_request rq = {
                 .method = "PUT", .url = url, .scope = p->scope, .body = &body, .no_retry = true};
+        rq.progress = p->o->progress;
         struct reg_response resp;
         int r = reg_request_run(p->c, &rq, &resp, err);
         *ret_status = resp.status;
@@ -231,6 +232,7 @@ static int put_chunked(struct push *p, const struct blob *b, int fd, char *locat
                                          .scope = p->scope,
                                          .body = &body,
                                          .no_retry = true};
+                rq.progress = p->o->progress;
                 struct reg_response resp;
                 r = reg_request_run(p->c, &rq, &resp, err);
                 if (r >= 0 && resp.status != 202)

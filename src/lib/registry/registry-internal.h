@@ -53,6 +53,8 @@ struct reg_request {
         void (*before_retry)(void *ud);
         void *retry_ud;
         bool no_retry;
+        /* blob bytes moved, for progress (may be NULL) */
+        const struct lana_transfer_progress *progress;
 };
 
 struct reg_token {
