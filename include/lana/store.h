@@ -109,8 +109,11 @@ struct lana_store *lana_store_free(struct lana_store *s);
 void lana_store_freep(struct lana_store **s);
 struct lana_layout *lana_store_layout(struct lana_store *s);
 const char *lana_store_root(struct lana_store *s);
-/* Upgrades to the exclusive gc lock (waits for running builds) and collects garbage. */
+/* Upgrades to the exclusive gc lock (waits for running builds and containers starting) and
+ * collects garbage; `also` (may be NULL) runs while the lock is held, for collectors above the
+ * store (snapshots). */
 int lana_store_prune(struct lana_store *s, uint64_t *ret_blobs, uint64_t *ret_bytes,
+                     int (*also)(struct lana_store *s, void *ud, struct lana_error **err), void *ud,
                      struct lana_error **err);
 
 /* ---- naming images: store refs, oci:DIR[:REF], oci-archive:FILE[:REF] ---- */

@@ -17,6 +17,37 @@ static void help(void)
                "Exit codes: 0 done, 1 failure, 2 usage.\n");
 }
 
+/* Runs under the store's exclusive gc lock: snapshots are kept when an image still named or a
+ * recorded container uses them; when either list cannot be read, nothing is removed. */
+static int prune_snapshots(struct lana_store *store, void *ud, struct lana_error **err)
+{
+        int *ret_count = ud;
+        json_t *keep = json_object(), *ms = NULL, *states = NULL;
+        struct lana_layout *l = lana_store_layout(store);
+        int r = lana_layout_list(l, &ms, err);
+        if (r >= 0)
+                r = lana_state_list(&states, err);
+        if (r >= 0) {
+                size_t i;
+                json_t *m;
+                json_array_foreach(ms, i, m) lana_layout_collect_diff_ids(l, m, keep);
+                json_array_foreach(states, i, m)
+                {
+                        size_t k;
+                        json_t *hx;
+                        json_array_foreach(json_object_get(m, "snapshots"), k, hx)
+                                json_object_set_new(keep, json_string_value(hx), json_true());
+                }
+                r = lana_snapshot_gc(store, keep, err);
+                if (r >= 0)
+                        *ret_count = r;
+        }
+        json_decref(keep);
+        json_decref(ms);
+        json_decref(states);
+        return r < 0 ? r : 0;
+}
+
 int cmd_prune(struct cli *cli, int argc, char **argv)
 {
         int h = cli_help_only(argc, argv, help);
@@ -29,36 +60,10 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
         if (cli_open_store(cli, false, &store, &err) < 0)
                 return cli_fail(err);
         uint64_t blobs = 0, bytes = 0;
-        if (store && lana_store_prune(store, &blobs, &bytes, &err) < 0) {
+        int snaps = 0;
+        if (store && lana_store_prune(store, &blobs, &bytes, prune_snapshots, &snaps, &err) < 0) {
                 lana_store_free(store);
                 return cli_fail(err);
-        }
-        /* snapshots: keep those of every image still named and of every recorded container */
-        int snaps = 0;
-        if (store) {
-                json_t *keep = json_object(), *ms = NULL, *states = NULL;
-                struct lana_layout *l = lana_store_layout(store);
-                size_t i;
-                json_t *m;
-                if (lana_layout_list(l, &ms, NULL) >= 0)
-                        json_array_foreach(ms, i, m) lana_layout_collect_diff_ids(l, m, keep);
-                if (lana_state_list(&states, NULL) >= 0)
-                        json_array_foreach(states, i, m)
-                        {
-                                size_t k;
-                                json_t *hx;
-                                json_array_foreach(json_object_get(m, "snapshots"), k, hx)
-                                        json_object_set_new(keep, json_string_value(hx),
-                                                            json_true());
-                        }
-                snaps = lana_snapshot_gc(store, keep, &err);
-                json_decref(keep);
-                json_decref(ms);
-                json_decref(states);
-                if (snaps < 0) {
-                        lana_store_free(store);
-                        return cli_fail(err);
-                }
         }
         lana_store_free(store);
         char buf[32];

@@ -66,6 +66,11 @@ int cmd_push(struct cli *cli, int argc, char **argv)
                 lana_store_free(store);
                 return cli_fail(err);
         }
+        if (!dest && !img.name) {
+                lana_image_release(&img);
+                lana_store_free(store);
+                return cli_usage_error("push", "DEST is required when SRC is named by digest");
+        }
         struct lana_digest d;
         struct lana_transfer_stats st = {0};
         r = lana_push(store, img.layout, img.desc, dest ? dest : img.name, &o, &d, &st, &err);

@@ -627,7 +627,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 .nbinds = o.nbinds,
                 .tmpfs = o.tmpfs,
                 .ntmpfs = o.ntmpfs,
-                .caps = (LANA_DEFAULT_CAPS | o.cap_add) & ~o.cap_drop,
+                .caps = (LANA_DEFAULT_CAPS & ~o.cap_drop) | o.cap_add, /* drops first, as docker */
                 .no_new_privs = o.nnp,
                 .seccomp = o.seccomp,
                 .seccomp_file = o.seccomp_file,
@@ -714,7 +714,21 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                         json_array_append_new(snapj, json_string(slash ? slash + 1 : lowers[q]));
                 }
                 json_object_set_new(st, "snapshots", snapj);
-                (void)lana_state_write(id, st, NULL);
+                if (lana_state_write(id, st, &err) < 0) {
+                        /* without a record nothing protects the container's snapshots */
+                        lana_container_free(c);
+                        fprintf(stderr, "lana-img: run: %s\n", err->msg);
+                        lana_error_free(err);
+                        err = NULL;
+                        json_decref(st);
+                        status = LANA_EXIT_RUNTIME;
+                        if (o.detach) {
+                                dprintf(ready[1], "%d cannot record the container", status);
+                                _exit(status);
+                        }
+                        rm_rf_at(AT_FDCWD, cdir);
+                        goto done;
+                }
                 /* the record now protects the snapshots: release the store's gc lock so a
                  * prune does not wait for the container */
                 if (img.display)

@@ -1201,7 +1201,7 @@ static void test_store_and_prune(void **state)
         p = pathf("%s/tmp/leftover", root);
         spit(p, "x", 1);
         uint64_t blobs = 0, bytes = 0;
-        assert_int_equal(lana_store_prune(s, &blobs, &bytes, &e), 0);
+        assert_int_equal(lana_store_prune(s, &blobs, &bytes, NULL, NULL, &e), 0);
         assert_int_equal(blobs, 1);
         assert_int_equal(bytes, 7);
         assert_false(lana_layout_has_blob(l, &orphan));
@@ -1260,7 +1260,7 @@ static void test_store_cache(void **state)
 
         /* the blob is unreferenced: prune removes it, and the entry with it */
         uint64_t blobs = 0;
-        assert_int_equal(lana_store_prune(s, &blobs, NULL, &e), 0);
+        assert_int_equal(lana_store_prune(s, &blobs, NULL, NULL, NULL, &e), 0);
         assert_int_equal(blobs, 1);
         assert_int_equal(lana_store_cache_lookup(s, &key, &got, &got_diff), -ENOENT);
         char *entry = pathf("%s/cache/layers/%s", root, key.hex);

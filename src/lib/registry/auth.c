@@ -89,7 +89,7 @@ static int from_auths(json_t *cfg, const char *host, char **ret_user, char **ret
                         *colon = '\0';
                         *ret_user = xstrdup(dec);
                         *ret_pass = xstrdup(colon + 1);
-                        explicit_bzero(dec, strlen(colon + 1) + (size_t)(colon - dec));
+                        explicit_bzero(dec, strlen(colon + 1) + (size_t)(colon - dec) + 1);
                         return 1;
                 }
                 const char *u = json_string_value(json_object_get(v, "username"));

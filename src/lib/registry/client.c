@@ -567,6 +567,12 @@ static int fetch_token(struct reg_client *c, const char *scope, char **ret, stru
         curl_easy_cleanup(esc);
         _cleanup_free_ char *u = lana_buf_steal(&url, NULL);
         _cleanup_free_ char *realm_host = url_host(u);
+        /* the token endpoint gets our password: never in clear text to a remote host */
+        if (strncmp(u, "https://", 8) != 0 && !reg_host_is_loopback(realm_host) && !c->insecure)
+                return lana_error_set(err, -EPERM,
+                                      "%s: refusing to send credentials to the plain-HTTP token "
+                                      "endpoint %s",
+                                      c->host, realm_host);
         _cleanup_free_ char *basic = basic_header(c);
         struct lana_buf body;
         lana_buf_init(&body, TOKEN_REPLY_MAX);
@@ -762,7 +768,8 @@ int reg_request_run(struct reg_client *c, struct reg_request *rq, struct reg_res
                         char *next = reg_resolve(url, resp->location);
                         free(url);
                         url = next;
-                        if (!strncmp(url, "http://", 7) && !reg_host_is_loopback(host) &&
+                        _cleanup_free_ char *target = url_host(url);
+                        if (!strncmp(url, "http://", 7) && !reg_host_is_loopback(target) &&
                             !c->insecure && !strncmp(rq->url, "https://", 8))
                                 return lana_error_set(err, -EPERM,
                                                       "%s: refusing redirect from HTTPS to "

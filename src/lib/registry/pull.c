@@ -381,6 +381,10 @@ _public_ int lana_pull(struct lana_store *store, const char *refstr,
                         ref.digest = NULL;
                         name = lana_reference_format(&ref);
                 } else {
+                        /* by digest: the name carries the digest it points at (the platform's
+                         * manifest when one platform was taken from an index) */
+                        free(ref.digest);
+                        ref.digest = xstrdup(top_digest.str);
                         name = lana_reference_format(&ref);
                 }
                 r = lana_layout_set_ref(p.l, name, top_desc, err);

@@ -2,11 +2,13 @@
  * container.c — starting a container. The order follows crun's and is written down in
  * docs/runtime.md:
  *
- *   parent: sealed memfd copy of ourselves for --init; cgroups created with limits; socketpair;
- *           clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWCGROUP[|NEWNET]); child put in the cgroups;
- *           "go" sent; then the parent reads the child's report: EOF means exec succeeded, a
- *           message means it failed (code + one line).
- *   child:  mount propagation private; overlay (or bind) rootfs, nodev; /proc; /dev as a nodev
+ *   parent: sealed memfd copy of the static lana-init for --init; the seccomp filter compiled
+ *           (the default one cached); cgroups created with limits; socketpair;
+ *           clone(NEWPID|NEWNS|NEWUTS|NEWIPC[|NEWNET]); child put in the cgroups; "go" sent;
+ *           then the parent reads the child's report: "X" then EOF means exec succeeded, EOF
+ *           without "X" that the child died, a message that it failed (code + one line).
+ *   child:  cgroup namespace (after placement, so the container's cgroup is its root); mount
+ *           propagation private; overlay (or bind) rootfs, nodev; /proc; /dev as a nodev
  *           tmpfs with the host's standard device nodes bind-mounted in, /dev/pts (newinstance),
  *           /dev/shm, /dev/mqueue; /sys read-only; binds and tmpfs mounts, every target
  *           resolved in the new root with openat2(RESOLVE_IN_ROOT) and mounted through its fd;

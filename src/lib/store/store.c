@@ -114,7 +114,8 @@ _public_ const char *lana_store_root(struct lana_store *s)
 }
 
 _public_ int lana_store_prune(struct lana_store *s, uint64_t *ret_blobs, uint64_t *ret_bytes,
-                              struct lana_error **err)
+                              int (*also)(struct lana_store *s, void *ud, struct lana_error **err),
+                              void *ud, struct lana_error **err)
 {
         while (flock(s->lockfd, LOCK_EX) < 0)
                 if (errno != EINTR)
@@ -130,6 +131,8 @@ _public_ int lana_store_prune(struct lana_store *s, uint64_t *ret_blobs, uint64_
         /* leftovers of killed commands; nobody else runs while we hold the lock */
         (void)rm_rf_at(AT_FDCWD, tmp);
         (void)mkdir(tmp, 0700);
+        if (r >= 0 && also)
+                r = also(s, ud, err);
         flock(s->lockfd, LOCK_SH);
         return r;
 }
