@@ -528,6 +528,18 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 r = lana_layout_read_json(img.layout, &d, &config, &err);
         if (r >= 0)
                 r = lana_config_validate(config, &err);
+        if (r >= 0) {
+                /* a binary for another machine would only fail with an obscure exec error */
+                struct lana_platform host, img_p;
+                lana_platform_host(&host);
+                if (lana_platform_from_json(config, &img_p) >= 0 &&
+                    strcmp(img_p.arch, host.arch) != 0) {
+                        char a[64], b[64];
+                        r = lana_error_set(&err, -EINVAL, "%s is for %s; this host is %s", image,
+                                           lana_platform_format(&img_p, a, sizeof a),
+                                           lana_platform_format(&host, b, sizeof b));
+                }
+        }
         /* snapshots, top layer first for overlay */
         json_t *layers = json_object_get(manifest, "layers");
         json_t *ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
