@@ -436,7 +436,7 @@ static void test_limits_and_membership(void **state)
                 assert_true(exists(d->v1[V1_PIDS], NULL) == pids_v1);
 
         struct gated g = spawn_gated(f, child_pause, 0);
-        assert_int_equal(cgroup_add_pid(f->cg, g.pid, NULL), 0);
+        assert_int_equal(cgroup_add_pid(f->cg, g.pid, false, NULL), 0);
         int created = 0;
         for (int i = 0; i < d->n; i++) {
                 if (!exists(d->all[i], NULL))
@@ -450,7 +450,7 @@ static void test_limits_and_membership(void **state)
 
         /* a pid that does not exist: the error names the file and the value */
         struct lana_error *e = NULL;
-        assert_true(cgroup_add_pid(f->cg, 999999999, &e) < 0);
+        assert_true(cgroup_add_pid(f->cg, 999999999, false, &e) < 0);
         assert_non_null(e);
         assert_non_null(strstr(e->msg, "999999999"));
         assert_non_null(strstr(e->msg, "cgroup.procs"));
@@ -471,14 +471,14 @@ static void test_oom(void **state)
 
         /* below the limit: lives, and nothing is reported */
         struct gated g = spawn_gated(f, child_eat, 8);
-        assert_int_equal(cgroup_add_pid(f->cg, g.pid, NULL), 0);
+        assert_int_equal(cgroup_add_pid(f->cg, g.pid, false, NULL), 0);
         release(&g);
         int st = wait_for(f, &g, 5000);
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         assert_false(cgroup_oom_killed(f->cg));
 
         g = spawn_gated(f, child_eat, 64);
-        assert_int_equal(cgroup_add_pid(f->cg, g.pid, NULL), 0);
+        assert_int_equal(cgroup_add_pid(f->cg, g.pid, false, NULL), 0);
         release(&g);
         st = wait_for(f, &g, 5000);
         if (!WIFSIGNALED(st))
@@ -499,7 +499,7 @@ static void test_pids_limit(void **state)
         create(f, "pids", &lim);
 
         struct gated g = spawn_gated(f, child_fork_loop, 40);
-        assert_int_equal(cgroup_add_pid(f->cg, g.pid, NULL), 0);
+        assert_int_equal(cgroup_add_pid(f->cg, g.pid, false, NULL), 0);
         release(&g);
         int st = wait_for(f, &g, 5000);
         assert_true(WIFEXITED(st));
@@ -541,8 +541,8 @@ static void test_destroy_kills_leftovers(void **state)
 
         struct gated a = spawn_gated(f, child_pause, 0);
         struct gated b = spawn_gated(f, child_pause, 0);
-        assert_int_equal(cgroup_add_pid(f->cg, a.pid, NULL), 0);
-        assert_int_equal(cgroup_add_pid(f->cg, b.pid, NULL), 0);
+        assert_int_equal(cgroup_add_pid(f->cg, a.pid, false, NULL), 0);
+        assert_int_equal(cgroup_add_pid(f->cg, b.pid, false, NULL), 0);
         /* b in sub-cgroups the "container" made itself, in every hierarchy: still killed,
          * still removed */
         char sub[8][2048];

@@ -562,7 +562,15 @@ int cgroup_create(const char *id, const struct cgroup_limits *lim_in, struct cgr
         return 0;
 }
 
-int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct lana_error **err)
+int cgroup_v2_fd(struct cgroup *cg)
+{
+        for (size_t i = 0; cg && i < cg->n_dirs; i++)
+                if (cg->dirs[i].v2)
+                        return cg->dirs[i].dfd;
+        return -1;
+}
+
+int cgroup_add_pid(struct cgroup *cg, pid_t pid, bool skip_v2, struct lana_error **err)
 {
         assert(cg);
         if (pid <= 0)
@@ -570,6 +578,8 @@ int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct lana_error **err)
         char val[32];
         snprintf(val, sizeof val, "%d", (int)pid);
         for (size_t i = 0; i < cg->n_dirs; i++) {
+                if (skip_v2 && cg->dirs[i].v2)
+                        continue;
                 int r = write_value(cg->dirs[i].dfd, cg->dirs[i].path, "cgroup.procs", val, err);
                 if (r < 0)
                         return r;

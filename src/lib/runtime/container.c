@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/openat2.h>
+#include <linux/sched.h>
 #include <net/if.h>
 #include <pwd.h>
 #include <sched.h>
@@ -921,16 +922,34 @@ _public_ int lana_container_start(const struct lana_container_spec *s, struct la
                                        .filter_len = filter.len};
                 /* the cgroup namespace comes after the cgroup placement (in the child), so the
                  * container sees its own cgroup as its root */
-                int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+                int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
                 if (!s->net_host)
                         flags |= CLONE_NEWNET;
-                c->pid = clone(child_main, stack + STACK_SIZE, flags, &a);
-                if (c->pid < 0)
-                        r = lana_error_setsys(err, -errno, "clone");
+                /* born in its v2 cgroup (clone3 CLONE_INTO_CGROUP): moving a running process
+                 * between cgroups waits for an RCU grace period, being born there does not */
+                bool born_in_cgroup = false;
+                int v2 = cgroup_v2_fd(c->cg);
+                if (v2 >= 0) {
+                        struct clone_args ca = {.flags = (uint64_t)flags | CLONE_INTO_CGROUP,
+                                                .exit_signal = SIGCHLD,
+                                                .cgroup = (uint64_t)v2};
+                        pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+                        if (pid == 0)
+                                _exit(child_main(&a)); /* like fork: a copy of our stack */
+                        if (pid > 0) {
+                                c->pid = pid;
+                                born_in_cgroup = true;
+                        }
+                }
+                if (!born_in_cgroup) {
+                        c->pid = clone(child_main, stack + STACK_SIZE, flags | SIGCHLD, &a);
+                        if (c->pid < 0)
+                                r = lana_error_setsys(err, -errno, "clone");
+                }
                 closep(&sp[1]);
                 /* the child has its own copy of the address space: our stack is ours again */
                 if (r >= 0)
-                        r = cgroup_add_pid(c->cg, c->pid, err);
+                        r = cgroup_add_pid(c->cg, c->pid, born_in_cgroup, err);
                 if (r >= 0 && write(sp[0], "g", 1) != 1)
                         r = lana_error_setsys(err, -errno, "start container");
                 if (r >= 0)

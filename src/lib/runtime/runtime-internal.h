@@ -30,7 +30,10 @@ struct cgroup;
 int cgroup_create(const char *id, const struct cgroup_limits *lim, struct cgroup **ret,
                   struct lana_error **err);
 /* Moves a process into the container's cgroup(s). */
-int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct lana_error **err);
+int cgroup_add_pid(struct cgroup *cg, pid_t pid, bool skip_v2, struct lana_error **err);
+/* The container's cgroup in the unified (v2) hierarchy as a directory fd, for clone3's
+ * CLONE_INTO_CGROUP (a process born there is never migrated, which is the slow part), or -1. */
+int cgroup_v2_fd(struct cgroup *cg);
 /* True when the kernel OOM-killed something in the cgroup (memory.events oom_kill or
  * memory.oom_control under_oom/oom_kill). */
 bool cgroup_oom_killed(struct cgroup *cg);
