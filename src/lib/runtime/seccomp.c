@@ -236,7 +236,7 @@ static int kernel_at_least(struct build_ctx *b, const char *want, const char *wh
 static int entry_applies(struct build_ctx *b, const struct seccomp_entry *e, const char *what,
                          size_t idx, bool *ret, struct lana_error **err)
 {
-        bool newer;
+        bool newer = false;
         int r;
 
         *ret = false;
