@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,8 @@ const char *cli_size(uint64_t n, char buf[32])
 int main(int argc, char **argv)
 {
         struct cli cli = {.prog = "lana-img"};
+        /* a registry that hangs up mid-request must give an error, not kill us */
+        signal(SIGPIPE, SIG_IGN);
         static const struct option opts[] = {
                 {"root", required_argument, NULL, 'r'},
                 {"help", no_argument, NULL, 'h'},

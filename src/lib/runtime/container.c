@@ -566,6 +566,13 @@ static int child_main(void *arg)
                 _exit(LANA_EXIT_RUNTIME);
         CHECK(unshare(CLONE_NEWCGROUP) == 0, "cgroup namespace: %s", strerror(errno));
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        /* the program starts with default signal handling, whatever lana-img had set */
+        for (int sig = 1; sig < NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void)signal(sig, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        (void)sigprocmask(SIG_SETMASK, &none, NULL);
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
         CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "make mounts private: %s",
