@@ -70,3 +70,10 @@ char *xasprintf(const char *fmt, ...)
         va_end(ap);
         return p;
 }
+
+void strv_free(char **v)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}

@@ -16,4 +16,6 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);
 char *xvasprintf(const char *fmt, va_list ap) _printf_(1, 0);
+/* Frees a NULL-terminated array of strings and the strings; accepts NULL. */
+void strv_free(char **v);
 #define xnew(type, n) ((type *)xcalloc((n), sizeof(type)))

@@ -196,6 +196,31 @@ int rm_rf_at(int dirfd, const char *path)
         return 0;
 }
 
+int open_parent_dir(const char *path, bool create, char **ret_name)
+{
+        _cleanup_free_ char *dir = xstrdup(path);
+        char *slash = strrchr(dir, '/');
+        const char *name = slash ? slash + 1 : dir;
+        if (!*name)
+                return -EINVAL;
+        _cleanup_free_ char *base = xstrdup(name);
+        const char *d = ".";
+        if (slash) {
+                *slash = '\0';
+                d = *dir ? dir : "/";
+        }
+        if (create) {
+                int r = mkdir_p_at(AT_FDCWD, d, 0700);
+                if (r < 0)
+                        return r;
+        }
+        int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        *ret_name = TAKE_PTR(base);
+        return fd;
+}
+
 int copy_fd(int in, int out)
 {
         char buf[1 << 16];

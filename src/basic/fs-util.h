@@ -4,6 +4,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -26,5 +27,9 @@ int fsync_dirfd(int dirfd);
 int mkdir_p_at(int dirfd, const char *path, mode_t mode);
 /* rm -rf of dirfd/path without following symlinks. Missing path is not an error. */
 int rm_rf_at(int dirfd, const char *path);
+/* Opens the directory that holds `path` ("." for a bare name; created with mkdir -p when
+ * `create`) and returns its fd, with the last component in *ret_name. -EINVAL when the path has
+ * no last component ("dir/"). */
+int open_parent_dir(const char *path, bool create, char **ret_name);
 /* Copies all bytes from in to out. */
 int copy_fd(int in, int out);

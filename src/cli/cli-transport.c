@@ -119,16 +119,11 @@ int transport_opt(const char *cmd, int c, struct lana_registry_options *o)
 
 int transport_write_digest(const char *path, const char *digest)
 {
-        _cleanup_free_ char *copy = xstrdup(path);
-        char *slash = strrchr(copy, '/');
-        const char *name = slash ? slash + 1 : copy;
-        if (slash)
-                *slash = '\0';
-        _cleanup_close_ int dfd =
-                open(slash ? (*copy ? copy : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int dfd = open_parent_dir(path, false, &name);
         struct lana_error *err = NULL;
         if (dfd < 0)
-                lana_error_setsys(&err, -errno, "--digest-file %s", path);
+                lana_error_setsys(&err, dfd, "--digest-file %s", path);
         else
                 write_file_atomic_at(dfd, name, digest, strlen(digest), 0644, &err);
         return err ? cli_fail(err) : EXIT_OK;

@@ -255,17 +255,11 @@ int cmd_build(struct cli *cli, int argc, char **argv)
         _cleanup_close_ int digest_dfd = -1;
         _cleanup_free_ char *digest_name = NULL;
         if (digest_file) {
-                _cleanup_free_ char *copy = xstrdup(digest_file);
-                char *slash = strrchr(copy, '/');
-                digest_name = xstrdup(slash ? slash + 1 : copy);
-                if (slash)
-                        *slash = '\0';
-                digest_dfd = open(slash ? (*copy ? copy : "/") : ".",
-                                  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (digest_dfd < 0 || !*digest_name)
+                digest_dfd = open_parent_dir(digest_file, false, &digest_name);
+                if (digest_dfd < 0)
                         return cli_usage_error("build", "--digest-file %s: %s", digest_file,
-                                               digest_dfd < 0 ? strerror(errno)
-                                                              : "not a file name");
+                                               digest_dfd == -EINVAL ? "not a file name"
+                                                                     : strerror(-digest_dfd));
         }
         if (push && output)
                 return cli_usage_error("build", "--push works with the store, not --output");

@@ -348,8 +348,6 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
                         return EXIT_USAGE;
                 }
         }
-        if (o->rm && o->detach && false)
-                return EXIT_USAGE;
         return 0;
 }
 
@@ -360,13 +358,6 @@ static char **json_strv(json_t *a)
         for (size_t i = 0; i < n; i++)
                 v[i] = xstrdup(json_string_value(json_array_get(a, i)) ?: "");
         return v;
-}
-
-static void strv_free(char **v)
-{
-        for (size_t i = 0; v && v[i]; i++)
-                free(v[i]);
-        free(v);
 }
 
 /* ---- the terminal proxy ---- */

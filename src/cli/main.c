@@ -87,12 +87,20 @@ int cli_open_store(struct cli *cli, bool create, struct lana_store **ret, struct
         *ret = NULL;
         if (create)
                 return lana_store_open(root, ret, err);
-        int r = lana_store_open_existing(root, ret, NULL);
-        if (r == -ENOENT)
+        struct lana_error *e = NULL;
+        int r = lana_store_open_existing(root, ret, &e);
+        if (r == -ENOENT) {
+                /* no store yet: an empty one, for commands that only read */
+                lana_error_free(e);
                 return 0;
-        if (r < 0)
-                return lana_store_open_existing(root, ret, err);
-        return 0;
+        }
+        if (r < 0 && err) {
+                lana_error_free(*err);
+                *err = e;
+        } else {
+                lana_error_free(e);
+        }
+        return r < 0 ? r : 0;
 }
 
 int cli_help_only(int argc, char **argv, void (*help)(void))

@@ -1,6 +1,7 @@
 /*
  * mem-writer.c — the memory-capturing writer used by several unit tests.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,3 +50,15 @@ struct mem_writer *mem_new(void)
         m->base.type = &mem_type;
         return m;
 }
+
+static int fail_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err)
+{
+        (void)buf;
+        struct fail_writer *f = (struct fail_writer *)w;
+        if (len > f->budget)
+                return lana_error_set(err, -ENOSPC, "disk full");
+        f->budget -= len;
+        return 0;
+}
+
+const struct lana_writer_type fail_type = {.name = "fail", .write = fail_write};

@@ -39,24 +39,6 @@
         "sha256:66a942452669f2951b263314a42695b951f6fadd2b805bf298498b60517fc7de"
 #define GOLDEN_GZIP6_NOISE "sha256:c67b1815fddee5d5cdc04a89c26edba8a4d8421b41c0a29450b887585bc6d135"
 
-/* Fails after `budget` bytes have been accepted. */
-struct fail_writer {
-        struct lana_writer base;
-        size_t budget;
-};
-
-static int fail_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err)
-{
-        (void)buf;
-        struct fail_writer *f = (struct fail_writer *)w;
-        if (len > f->budget)
-                return lana_error_set(err, -ENOSPC, "disk full");
-        f->budget -= len;
-        return 0;
-}
-
-static const struct lana_writer_type fail_type = {.name = "fail", .write = fail_write};
-
 /* ---- inputs ---- */
 
 static uint32_t lcg(uint32_t *x)

@@ -40,24 +40,6 @@
         "llllllllllllllllllllllll.txt"
 #define UTF8_NAME "app/h\xc3\xa9llo-w\xc3\xb6rld-\xe4\xb8\x96\xe7\x95\x8c.txt"
 
-/* Fails once `budget` bytes have been accepted. */
-struct fail_writer {
-        struct lana_writer base;
-        size_t budget;
-};
-
-static int fail_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err)
-{
-        (void)buf;
-        struct fail_writer *f = (struct fail_writer *)w;
-        if (len > f->budget)
-                return lana_error_set(err, -ENOSPC, "disk full");
-        f->budget -= len;
-        return 0;
-}
-
-static const struct lana_writer_type fail_type = {.name = "fail", .write = fail_write};
-
 static int memfd_with(const void *data, size_t len)
 {
         int fd = memfd_create("test-tar", MFD_CLOEXEC);

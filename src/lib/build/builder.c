@@ -561,13 +561,6 @@ static void strv_push(char ***v, size_t *n, char *s)
         (*v)[*n] = NULL;
 }
 
-static void strv_free(char **v)
-{
-        for (size_t i = 0; v && v[i]; i++)
-                free(v[i]);
-        free(v);
-}
-
 /* The names to write: -t references plus image:tag for every spec tag. Store and docker-archive
  * outputs use full references; OCI layouts name images by tag alone. */
 static int decide_refs(const struct lana_build_options *o, const struct lana_spec *s, char ***ret,

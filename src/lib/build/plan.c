@@ -18,6 +18,7 @@
 #include "alloc.h"
 #include "build-internal.h"
 #include "fs-util.h"
+#include "utf8.h"
 
 #define MAX_ENTRIES_PER_LAYER (1u << 22)
 #define MAX_DEPTH 128
@@ -144,30 +145,11 @@ static mode_t default_mode(const struct walk *w, const struct stat *st)
         return (st->st_mode & 0111) ? 0755 : 0644;
 }
 
-static bool utf8_valid(const char *s)
-{
-        const unsigned char *u = (const unsigned char *)s;
-        while (*u) {
-                int n = *u < 0x80             ? 0
-                        : (*u & 0xe0) == 0xc0 ? 1
-                        : (*u & 0xf0) == 0xe0 ? 2
-                        : (*u & 0xf8) == 0xf0 ? 3
-                                              : -1;
-                if (n < 0 || (n == 1 && *u < 0xc2))
-                        return false;
-                u++;
-                for (int i = 0; i < n; i++, u++)
-                        if ((*u & 0xc0) != 0x80)
-                                return false;
-        }
-        return true;
-}
-
 /* Adds the host object at host (already lstat'ed) as image path `path`. */
 static int add_object(struct walk *w, int dirfd, const char *name, const char *host,
                       const char *path, const struct stat *st)
 {
-        if (!utf8_valid(path))
+        if (!utf8_valid(path, strlen(path)))
                 return lana_error_set(w->err, -EINVAL, "%s: %s: file name is not valid UTF-8",
                                       w->origin, host);
         if (w->layer->n >= MAX_ENTRIES_PER_LAYER)
@@ -204,7 +186,7 @@ static int add_object(struct walk *w, int dirfd, const char *name, const char *h
                                                  host);
                 }
                 buf[n] = '\0';
-                if (!utf8_valid(buf)) {
+                if (!utf8_valid(buf, (size_t)n)) {
                         entry_release(&e);
                         return lana_error_set(w->err, -EINVAL,
                                               "%s: %s: symlink target is not valid UTF-8",

@@ -208,20 +208,10 @@ int reg_credentials(const char *host, const struct lana_registry_options *o, cha
 
 static int save_auth_file(const char *path, json_t *cfg, struct lana_error **err)
 {
-        _cleanup_free_ char *dir = xstrdup(path);
-        char *slash = strrchr(dir, '/');
-        const char *name = path;
-        if (slash) {
-                *slash = '\0';
-                name = slash + 1;
-                int r = mkdir_p_at(AT_FDCWD, *dir ? dir : "/", 0700);
-                if (r < 0)
-                        return lana_error_setsys(err, r, "create %s", dir);
-        }
-        _cleanup_close_ int dfd =
-                open(slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int dfd = open_parent_dir(path, true, &name);
         if (dfd < 0)
-                return lana_error_setsys(err, -errno, "%s", dir);
+                return lana_error_setsys(err, dfd, "%s", path);
         _cleanup_free_ char *text = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
         return write_file_atomic_at(dfd, name, text, strlen(text), 0600, err);
 }

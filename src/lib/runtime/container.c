@@ -169,9 +169,8 @@ static int setattr_recursive(int fd, uint64_t set)
         return 0;
 }
 
-static int remount_ro_in_root(int root, const char *dest, unsigned long extra)
+static int remount_ro_in_root(int root, const char *dest)
 {
-        (void)extra;
         int fd = open_in_root(root, dest, O_PATH);
         if (fd < 0)
                 return fd == -ENOENT ? 0 : fd;
@@ -285,7 +284,7 @@ static void mask_paths(struct child_args *a, int root)
                 close(fd);
         }
         for (size_t i = 0; i < ELEMENTSOF(readonly_paths); i++) {
-                int r = remount_ro_in_root(root, readonly_paths[i], 0);
+                int r = remount_ro_in_root(root, readonly_paths[i]);
                 CHECK(r >= 0, "read-only %s: %s", readonly_paths[i], strerror(-r));
         }
 }
@@ -330,13 +329,12 @@ static bool lookup_db(const char *file, const char *name, unsigned long *ret_id,
         bool numeric = parse_id(name, &want);
         while (fgets(line, sizeof line, f)) {
                 char *fields[4] = {0};
-                char *save = NULL, *p = line;
+                char *p = line;
                 for (int i = 0; i < 4; i++) {
                         fields[i] = strsep(&p, ":");
                         if (!fields[i])
                                 break;
                 }
-                (void)save;
                 unsigned long id, gid = 0;
                 if (!fields[2] || !parse_id(fields[2], &id))
                         continue;

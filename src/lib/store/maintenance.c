@@ -267,17 +267,11 @@ _public_ int lana_layout_export_archive(struct lana_layout *l, const char *path,
                 return r;
         qsort(live.v, live.n, sizeof *live.v, cmp_str);
 
-        _cleanup_free_ char *dir = xstrdup(path);
-        char *slash = strrchr(dir, '/');
-        const char *base = slash ? slash + 1 : path;
-        if (slash)
-                *(slash == dir ? slash + 1 : slash) = '\0';
-        else
-                strcpy(dir, ".");
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *base = NULL;
+        _cleanup_close_ int dfd = open_parent_dir(path, false, &base);
         if (dfd < 0) {
                 hexset_release(&live);
-                return lana_error_setsys(err, -errno, "%s", dir);
+                return lana_error_setsys(err, dfd, "%s", path);
         }
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int out = open_tmpfile_at(dfd, base, &tmp, err);
