@@ -167,6 +167,12 @@ int lana_store_cache_gc(struct lana_store *s, struct lana_error **err);
 int lana_layout_partial_open(struct lana_layout *l, const struct lana_digest *d, int *ret_fd,
                              uint64_t *ret_size, struct lana_error **err);
 /* Verifies the whole partial file hashes to d, fsyncs it and publishes it as the blob. */
+/* The two halves of commit: verify (a mismatch discards the partial file, -EBADMSG) and
+ * publish (fsync, rename, fsync of the directory) of a file already verified. */
+int lana_layout_partial_verify(struct lana_layout *l, const struct lana_digest *d, int fd,
+                               struct lana_error **err);
+int lana_layout_partial_publish(struct lana_layout *l, const struct lana_digest *d, int fd,
+                                struct lana_error **err);
 int lana_layout_partial_commit(struct lana_layout *l, const struct lana_digest *d, int fd,
                                struct lana_error **err);
 void lana_layout_partial_discard(struct lana_layout *l, const struct lana_digest *d);

@@ -244,13 +244,8 @@ static int pull_blob(void *ud, size_t i, struct lana_error **err)
                 r = lana_error_set(err, -EBADMSG, "blob %s: got %ju bytes, descriptor says %ju",
                                    b->d.str, (uintmax_t)x.off, (uintmax_t)b->size);
         }
-        struct lana_digest got;
-        if (r >= 0 && lseek(b->fd, 0, SEEK_SET) == 0 &&
-            (r = lana_digest_fd(b->fd, &got, NULL, err)) >= 0 && !lana_digest_equal(&got, &b->d)) {
-                lana_layout_partial_discard(p->l, &b->d);
-                r = lana_error_set(err, -EBADMSG, "blob %s: content hashes to %s", b->d.str,
-                                   got.str);
-        }
+        if (r >= 0)
+                r = lana_layout_partial_verify(p->l, &b->d, b->fd, err);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&p->lock);
@@ -362,7 +357,8 @@ _public_ int lana_pull(struct lana_store *store, const char *refstr,
         for (size_t i = 0; r >= 0 && i < p.nblobs; i++) {
                 if (p.blobs[i].present)
                         continue;
-                r = lana_layout_partial_commit(p.l, &p.blobs[i].d, p.blobs[i].fd, err);
+                /* verified when fetched: publishing does not hash again */
+                r = lana_layout_partial_publish(p.l, &p.blobs[i].d, p.blobs[i].fd, err);
                 if (r >= 0)
                         reg_blob_location_add(store, p.c->host, p.repo, &p.blobs[i].d);
         }

@@ -640,7 +640,7 @@ _public_ int lana_layout_partial_open(struct lana_layout *l, const struct lana_d
         return 0;
 }
 
-_public_ int lana_layout_partial_commit(struct lana_layout *l, const struct lana_digest *d, int fd,
+_public_ int lana_layout_partial_verify(struct lana_layout *l, const struct lana_digest *d, int fd,
                                         struct lana_error **err)
 {
         struct lana_digest got;
@@ -654,15 +654,28 @@ _public_ int lana_layout_partial_commit(struct lana_layout *l, const struct lana
                 return lana_error_set(err, -EBADMSG, "blob %s: content hashes to %s", d->str,
                                       got.str);
         }
+        return 0;
+}
+
+_public_ int lana_layout_partial_publish(struct lana_layout *l, const struct lana_digest *d, int fd,
+                                         struct lana_error **err)
+{
         if (fsync(fd) < 0)
                 return lana_error_setsys(err, -errno, "sync blob %s", d->str);
         _cleanup_free_ char *name = partial_name(d);
         if (renameat(l->blobsfd, name, l->blobsfd, d->hex) < 0)
                 return lana_error_setsys(err, -errno, "publish blob %s", d->str);
-        r = fsync_dirfd(l->blobsfd);
+        int r = fsync_dirfd(l->blobsfd);
         if (r < 0)
                 return lana_error_setsys(err, r, "sync %s/blobs/sha256", l->path);
         return 0;
+}
+
+_public_ int lana_layout_partial_commit(struct lana_layout *l, const struct lana_digest *d, int fd,
+                                        struct lana_error **err)
+{
+        int r = lana_layout_partial_verify(l, d, fd, err);
+        return r < 0 ? r : lana_layout_partial_publish(l, d, fd, err);
 }
 
 _public_ void lana_layout_partial_discard(struct lana_layout *l, const struct lana_digest *d)
