@@ -98,6 +98,9 @@ void lana_container_free(struct lana_container *c);
  * verified. `desc` is the layer descriptor in `l`. */
 int lana_snapshot_get(struct lana_store *s, struct lana_layout *l, json_t *desc,
                       const struct lana_digest *diff_id, char **ret_path, struct lana_error **err);
+/* Returns (creating it on first use) $ROOT/snapshots/skeleton: empty dev/, proc/ and sys/, the
+ * bottom layer of every container's overlay, so no run has to create those mount points. */
+int lana_snapshot_skeleton(struct lana_store *s, char **ret_path, struct lana_error **err);
 
 /* ---- container records (state.c) ---- */
 char *lana_state_root(void);

@@ -109,8 +109,8 @@ int fsync_dirfd(int dirfd)
         return 0;
 }
 
-int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-                         struct lana_error **err)
+static int write_file_replace(int dirfd, const char *name, const void *data, size_t len,
+                              mode_t mode, bool durable, struct lana_error **err)
 {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = open_tmpfile_at(dirfd, name, &tmp, err);
@@ -119,7 +119,7 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
         int r = write_full(fd, data, len);
         if (r >= 0 && fchmod(fd, mode) < 0)
                 r = -errno;
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && durable && fsync(fd) < 0)
                 r = -errno;
         if (r >= 0 && renameat(dirfd, tmp, dirfd, name) < 0)
                 r = -errno;
@@ -127,10 +127,24 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
                 unlinkat(dirfd, tmp, 0);
                 return lana_error_setsys(err, r, "write %s", name);
         }
+        if (!durable)
+                return 0;
         r = fsync_dirfd(dirfd);
         if (r < 0)
                 return lana_error_setsys(err, r, "sync directory of %s", name);
         return 0;
+}
+
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                         struct lana_error **err)
+{
+        return write_file_replace(dirfd, name, data, len, mode, true, err);
+}
+
+int write_file_volatile_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                           struct lana_error **err)
+{
+        return write_file_replace(dirfd, name, data, len, mode, false, err);
 }
 
 int mkdir_p_at(int dirfd, const char *path, mode_t mode)

@@ -20,6 +20,10 @@ int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *re
 /* Atomically replaces dirfd/name with the given bytes (temp + fsync + rename + fsync dir). */
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                          struct lana_error **err);
+/* The same without the fsyncs: readers see the old or the new bytes, never a mix, but a crash
+ * may lose the update. For runtime state that does not outlive a boot (container records). */
+int write_file_volatile_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                           struct lana_error **err);
 /* Creates a fresh temp file "name.tmp-XXXXXX" in dirfd; returns the fd and its name. */
 int open_tmpfile_at(int dirfd, const char *prefix, char **ret_name, struct lana_error **err);
 int fsync_dirfd(int dirfd);

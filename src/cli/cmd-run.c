@@ -549,19 +549,16 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 store ? xasprintf("%s/containers/%s", lana_store_root(store), id) : NULL;
         _cleanup_free_ char *upper = cdir ? xasprintf("%s/upper", cdir) : NULL;
         _cleanup_free_ char *work = cdir ? xasprintf("%s/work", cdir) : NULL;
-        _cleanup_free_ char *rootfs = cdir ? xasprintf("%s/rootfs", cdir) : NULL;
-        _cleanup_free_ char *empty =
-                store ? xasprintf("%s/snapshots/empty", lana_store_root(store)) : NULL;
         _cleanup_free_ char *sccache =
                 store ? xasprintf("%s/cache/seccomp", lana_store_root(store)) : NULL;
-        if (r >= 0 && nl == 0) {
-                /* an image without layers still needs a lower directory */
-                (void)mkdir_p_at(AT_FDCWD, empty, 0755);
-                lowers[0] = xstrdup(empty);
-        }
+        /* the bottom layer: the mount points /dev, /proc and /sys */
+        if (r >= 0)
+                r = lana_snapshot_skeleton(store, &lowers[nl], &err);
+        /* the overlay is mounted on the container directory itself (in the container's mount
+         * namespace), over its upper and work directories: one directory fewer to make and
+         * remove per run */
         if (r >= 0 &&
-            (mkdir_p_at(AT_FDCWD, upper, 0755) < 0 || mkdir_p_at(AT_FDCWD, work, 0700) < 0 ||
-             mkdir_p_at(AT_FDCWD, rootfs, 0755) < 0))
+            (mkdir_p_at(AT_FDCWD, upper, 0755) < 0 || mkdir_p_at(AT_FDCWD, work, 0700) < 0))
                 r = lana_error_setsys(&err, -errno, "create %s", cdir);
 
         /* the process: entrypoint + cmd, docker's rules */
@@ -619,7 +616,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 o.workdir ? o.workdir : json_string_value(json_object_get(icfg, "WorkingDir"));
         struct lana_container_spec spec = {
                 .id = id,
-                .rootfs = rootfs,
+                .rootfs = cdir,
                 .lowerdirs = lowers,
                 .upperdir = upper,
                 .workdir = work,

@@ -340,6 +340,27 @@ requests_of() {
 
 # ---- 5: Basic auth ----
 
+@test "libcurl is loaded by the registry commands only: a missing one is one line, exit 1" {
+        make_image "$WORK/ctx" lana.test/nocurl
+        # build, images and run never load it
+        LANA_IMG_LIBCURL=/nonexistent/libcurl.so.4 build_ok -q --platform linux/amd64 ctx
+        LANA_IMG_LIBCURL=/nonexistent/libcurl.so.4 lana images >/dev/null
+        local cmd
+        for cmd in push login pull; do
+                case $cmd in
+                push) set -- push lana.test/nocurl:1 "127.0.0.1:$PLAIN_PORT/nocurl/img:1" ;;
+                login) set -- login -u u --password-stdin "127.0.0.1:$BASIC_PORT" ;;
+                pull) set -- pull "127.0.0.1:$PLAIN_PORT/nocurl/img:1" ;;
+                esac
+                run --separate-stderr env LANA_IMG_LIBCURL=/nonexistent/libcurl.so.4 \
+                        "$LANA_IMG" --root "$ROOT" "$@" <<< "$TEST_PASS"
+                assert_status 1
+                assert_one_line_error
+                assert_contains "$stderr" "cannot load libcurl (/nonexistent/libcurl.so.4)"
+        done
+        [ ! -e "$SRV/plain/storage/docker/registry/v2/repositories/nocurl" ]
+}
+
 @test "basic auth: push without credentials fails with exit 1 and points to login" {
         make_image "$WORK/ctx" lana.test/anon
         build_ok -q --platform linux/amd64 ctx

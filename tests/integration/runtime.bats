@@ -784,6 +784,24 @@ keep
         assert_eq "$output" hi
 }
 
+@test "run: /dev, /proc and /sys come from the skeleton layer; nothing lands in the upper dir" {
+        # the test image has no /dev, /proc or /sys of its own
+        local id
+        id=$(rt run -d "$RT_IMAGE" sh -c 'test -d /proc/self && test -c /dev/null && test -d /sys/kernel')
+        assert_match "$id" "$HEX64_RE"
+        assert_eq "$(rt_wait_exited "$id")" 0 exit_code
+        assert_eq "$(ls -A "$RT_ROOT/containers/$id/upper")" "" "upper directory"
+        assert_eq "$(ls "$RT_ROOT/snapshots/skeleton" | tr '\n' ' ')" "dev proc sys " skeleton
+        rt rm "$id" >/dev/null
+        # prune keeps the skeleton, and a run after removing it makes it again
+        rt prune >/dev/null
+        [ -d "$RT_ROOT/snapshots/skeleton/proc" ]
+        rm -rf "$RT_ROOT/snapshots/skeleton"
+        rt_run "$RT_IMAGE" sh -c 'test -d /proc/self'
+        assert_status 0
+        [ -d "$RT_ROOT/snapshots/skeleton/sys" ]
+}
+
 @test "prune does not wait for running containers and keeps their snapshots" {
         lana tag "oci:$RT_LAYOUT:base" lana-img-tests/runtime:prune >/dev/null
         local id

@@ -4,9 +4,11 @@
  * EVP with no intermediate copies.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "lana/digest.h"
@@ -16,11 +18,30 @@ struct lana_sha256 {
         EVP_MD_CTX *ctx;
 };
 
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+/* Plain SHA-256 needs no configuration: skip reading openssl.cnf (a file read and a parse on
+ * every start, and a way for the environment to swap the provider under us) and the legacy
+ * tables of every cipher and digest name (~0.3 ms of a `run`), and fetch the implementation
+ * once instead of on every EVP_DigestInit_ex(). */
+static void sha256_init_once(void)
+{
+        if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+                                        OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+                                NULL) != 1)
+                abort();
+        sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (!sha256_md)
+                abort();
+}
+
 _public_ struct lana_sha256 *lana_sha256_new(void)
 {
+        pthread_once(&sha256_once, sha256_init_once);
         struct lana_sha256 *h = xnew(struct lana_sha256, 1);
         h->ctx = EVP_MD_CTX_new();
-        if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1)
+        if (!h->ctx || EVP_DigestInit_ex(h->ctx, sha256_md, NULL) != 1)
                 abort();
         return h;
 }

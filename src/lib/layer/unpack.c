@@ -351,7 +351,9 @@ _public_ int lana_layer_unpack(int blob_fd, int dirfd, const struct lana_digest 
         u.h = lana_sha256_new();
         u.outer = archive_read_new();
         u.inner = archive_read_new();
-        archive_read_support_filter_all(u.outer);
+        /* OCI layers are tar, tar+gzip or tar+zstd: no other decompressor is exposed to blobs */
+        archive_read_support_filter_gzip(u.outer);
+        archive_read_support_filter_zstd(u.outer);
         archive_read_support_format_raw(u.outer);
         archive_read_support_format_tar(u.inner);
         archive_read_support_format_gnutar(u.inner);

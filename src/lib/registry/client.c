@@ -15,10 +15,9 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "alloc.h"
 #include "base64.h"
+#include "curl-api.h"
 #include "fs-util.h"
 #include "registry-internal.h"
 
@@ -26,13 +25,6 @@
 #define MAX_REDIRECTS 5
 #define TOKEN_REPLY_MAX ((size_t)1 << 20)
 #define ERROR_BODY_MAX ((size_t)64 << 10)
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
-{
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 bool reg_host_is_loopback(const char *host)
 {
@@ -84,7 +76,9 @@ static char *make_cafile(const char *cert_dir, struct lana_error **err)
 int reg_client_new(const char *host, const struct lana_registry_options *o, struct reg_client **ret,
                    struct lana_error **err)
 {
-        pthread_once(&curl_once, curl_init_once);
+        int r = reg_curl_load(err);
+        if (r < 0)
+                return r;
         struct reg_client *c = xnew(struct reg_client, 1);
         c->o = o;
         c->host = xstrdup(host);
@@ -98,7 +92,7 @@ int reg_client_new(const char *host, const struct lana_registry_options *o, stru
                         return -EINVAL;
                 }
         }
-        int r = reg_credentials(host, o, &c->user, &c->pass, err);
+        r = reg_credentials(host, o, &c->user, &c->pass, err);
         if (r < 0) {
                 reg_client_free(c);
                 return r;

@@ -690,6 +690,20 @@ void cgroup_destroy(struct cgroup *cg)
 {
         if (!cg)
                 return;
+        /* the common case: the container's processes are gone and it made no sub-cgroups, so
+         * the directories go at once; whatever is left (a busy or non-empty cgroup) is killed
+         * and removed below */
+        size_t left = 0;
+        for (size_t i = 0; i < cg->n_dirs; i++) {
+                if (cg->dirs[i].dfd >= 0 &&
+                    (unlinkat(cg->dirs[i].pfd, cg->name, AT_REMOVEDIR) == 0 || errno == ENOENT)) {
+                        closep(&cg->dirs[i].dfd);
+                        cg_dir_release(&cg->dirs[i]);
+                } else {
+                        cg->dirs[left++] = cg->dirs[i];
+                }
+        }
+        cg->n_dirs = left;
         int64_t deadline = now_ns() + CG_KILL_TIMEOUT_NS;
         for (;;) {
                 size_t live = 0;

@@ -811,7 +811,7 @@ static int compile_filter(const struct lana_container_spec *s, struct lana_buf *
                 struct utsname u;
                 uname(&u);
                 _cleanup_free_ char *key =
-                        xasprintf("lana-seccomp/1 %016jx %s %s %s %s", (uintmax_t)s->caps,
+                        xasprintf("lana-seccomp/2 %016jx %s %s %s %s", (uintmax_t)s->caps,
                                   u.release, u.machine, LANA_VERSION, __DATE__ " " __TIME__);
                 struct lana_digest d;
                 lana_digest_buffer(key, strlen(key), &d);

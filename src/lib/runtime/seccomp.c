@@ -366,6 +366,14 @@ int seccomp_profile_build(const struct seccomp_profile *p, uint64_t caps, const 
         if (r < 0)
                 return lana_error_setsys(err, r, "%s: seccomp_attr_set(SCMP_FLTATR_API_SYSRAWRC)",
                                          what);
+        /* A binary tree over syscall numbers instead of libseccomp's default linear list. The
+         * kernel evaluates the filter for every syscall number when it is loaded (to build its
+         * always-allowed bitmap) and then on each syscall: with Docker's ~350 rules the linear
+         * program made loading alone cost ~0.9 ms and every syscall walk hundreds of compares. */
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+        if (r < 0)
+                return lana_error_setsys(err, r, "%s: seccomp_attr_set(SCMP_FLTATR_CTL_OPTIMIZE)",
+                                         what);
         static const enum scmp_filter_attr flag_attrs[] = {
                 SCMP_FLTATR_CTL_TSYNC,
                 SCMP_FLTATR_CTL_LOG,

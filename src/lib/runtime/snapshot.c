@@ -71,6 +71,46 @@ _public_ int lana_snapshot_get(struct lana_store *s, struct lana_layout *l, json
         return 0;
 }
 
+/* The mount points every container needs, as the bottom overlay layer: an image without /proc,
+ * /dev or /sys (a scratch image with one binary) would otherwise have them made in the
+ * container's upper directory, three directories created and removed per run. Docker's "init
+ * layer" plays the same part. The image's own layers sit above it and win. */
+static const char *const skeleton_dirs[] = {"dev", "proc", "sys"};
+
+_public_ int lana_snapshot_skeleton(struct lana_store *s, char **ret_path, struct lana_error **err)
+{
+        _cleanup_free_ char *dir = xasprintf("%s/snapshots", lana_store_root(s));
+        _cleanup_free_ char *path = xasprintf("%s/skeleton", dir);
+        _cleanup_free_ char *last =
+                xasprintf("%s/%s", path, skeleton_dirs[ELEMENTSOF(skeleton_dirs) - 1]);
+        struct stat st;
+        if (stat(last, &st) == 0 && S_ISDIR(st.st_mode)) {
+                *ret_path = TAKE_PTR(path);
+                return 0;
+        }
+        int r = mkdir_p_at(AT_FDCWD, dir, 0700);
+        if (r < 0)
+                return lana_error_setsys(err, r, "create %s", dir);
+        _cleanup_free_ char *tmp = xasprintf("%s/.tmp-skeleton-XXXXXX", dir);
+        if (!mkdtemp(tmp))
+                return lana_error_setsys(err, -errno, "create %s", tmp);
+        r = 0;
+        if (chmod(tmp, 0755) < 0)
+                r = -errno;
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(skeleton_dirs); i++) {
+                _cleanup_free_ char *sub = xasprintf("%s/%s", tmp, skeleton_dirs[i]);
+                if (mkdir(sub, 0755) < 0)
+                        r = -errno;
+        }
+        if (r >= 0 && rename(tmp, path) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+                r = -errno;
+        rm_rf_at(AT_FDCWD, tmp); /* gone after a rename; our copy when another won the race */
+        if (r < 0)
+                return lana_error_setsys(err, r, "create %s", path);
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
 _public_ int lana_snapshot_gc(struct lana_store *s, json_t *keep, struct lana_error **err)
 {
         _cleanup_free_ char *dir = xasprintf("%s/snapshots", lana_store_root(s));
@@ -81,7 +121,7 @@ _public_ int lana_snapshot_gc(struct lana_store *s, json_t *keep, struct lana_er
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-                    !strcmp(de->d_name, "empty"))
+                    !strcmp(de->d_name, "skeleton"))
                         continue;
                 if (de->d_name[0] != '.' && json_object_get(keep, de->d_name))
                         continue;

@@ -41,7 +41,7 @@ _public_ int lana_state_write(const char *id, json_t *state, struct lana_error *
         if (dfd < 0)
                 return lana_error_setsys(err, -errno, "%s", dir);
         _cleanup_free_ char *text = json_dumps(state, JSON_SORT_KEYS | JSON_INDENT(2));
-        return write_file_atomic_at(dfd, "state.json", text, strlen(text), 0600, err);
+        return write_file_volatile_at(dfd, "state.json", text, strlen(text), 0600, err);
 }
 
 _public_ int lana_state_read(const char *id, json_t **ret, struct lana_error **err)
