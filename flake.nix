@@ -16,7 +16,7 @@
           src = ./.;
 
           nativeBuildInputs = with pkgs; [ meson ninja pkg-config ];
-          buildInputs = with pkgs; [ libarchive openssl libdeflate zstd jansson libfyaml elfutils ];
+          buildInputs = with pkgs; [ libarchive openssl libdeflate zstd jansson libfyaml ];
 
           # The test and fuzz suites need cmocka, bats and peers; the package only builds the tool.
           # Warnings stay errors in development (meson.build), not for every future compiler here.

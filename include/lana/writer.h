@@ -38,6 +38,9 @@ void lana_writer_freep(struct lana_writer **w);
 
 /* A writer that writes to fd (not owned). */
 struct lana_writer *lana_fd_writer_new(int fd);
+/* The same, starting the kernel's writeback of every 8 MiB written (sync_file_range), for files
+ * that will be fsynced at the end: the disk works while the stream is produced. */
+struct lana_writer *lana_fd_writer_new_writeback(int fd);
 /* A writer that discards its input, counting it. */
 struct lana_writer *lana_null_writer_new(void);
 

@@ -177,3 +177,62 @@ EOF
         build_ok -q --platform linux/arm64 -o "docker-archive:$WORK/d.tar" ctx
         [ -s "$WORK/d.tar" ]
 }
+
+# elf_header FILE CLASS DATA MACHINE: a 64-byte file that starts with an ELF identification
+# (CLASS 1|2, DATA 1 little-endian | 2 big-endian) and e_machine MACHINE, the rest zeros.
+elf_header() {
+        python3 - "$@" <<'PY'
+import struct, sys
+path, cls, data, machine = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+ident = b"\x7fELF" + bytes([cls, data, 1]) + bytes(9)
+order = "<" if data == 1 else ">"
+with open(path, "wb") as f:
+    f.write(ident + struct.pack(order + "HH", 2, machine) + bytes(44))
+PY
+}
+
+@test "ELF check: in a tree of 3000 files the first wrong binary in image order is named, whatever --jobs" {
+        mkdir -p "$WORK/many/tree"
+        local i
+        for ((i = 0; i < 3000; i++)); do
+                printf '%d\n' "$i" >"$WORK/many/tree/f$(printf %04d "$i")"
+        done
+        # two wrong binaries: f1500 (AArch64) comes before f2500 (big-endian S/390) in the image
+        elf_header "$WORK/many/tree/f1500" 2 1 183
+        elf_header "$WORK/many/tree/f2500" 2 2 22
+        write_spec "$WORK/many/lana-img.yaml" <<'SPEC'
+image: example.com/t/many
+platforms: [linux/amd64]
+layers:
+  - name: tree
+    files:
+      - src: tree/
+        dst: /tree/
+SPEC
+        local jobs
+        for jobs in 1 2 8; do
+                run --separate-stderr lana build -q --jobs "$jobs" many
+                assert_status 3
+                assert_one_line_error
+                assert_contains "$stderr" "$WORK/many/tree/f1500 is an ELF binary for AArch64"
+        done
+        # a big-endian header is read in its own byte order
+        rm "$WORK/many/tree/f1500"
+        run --separate-stderr lana build -q --jobs 2 many
+        assert_status 3
+        assert_contains "$stderr" "f2500 is an ELF binary for S/390 (s390x), but the platform is linux/amd64"
+        run --separate-stderr lana build -q --platform linux/s390x many
+        assert_status 0
+        # ELF magic with a truncated or nonsense identification
+        printf '\177ELF\002' >"$WORK/many/tree/f2500"
+        run --separate-stderr lana build -q many
+        assert_status 3
+        assert_one_line_error
+        assert_contains "$stderr" "f2500: malformed ELF header"
+        elf_header "$WORK/many/tree/f2500" 3 1 62
+        run --separate-stderr lana build -q many
+        assert_status 3
+        assert_contains "$stderr" "malformed ELF header"
+        elf_header "$WORK/many/tree/f2500" 2 1 62
+        build_ok -q many
+}

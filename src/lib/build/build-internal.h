@@ -45,6 +45,9 @@ int plan_expand(const char *in, const struct lana_platform *p, char **ret);
 /* Checks that an ELF file's machine matches the platform; non-ELF files pass. */
 int elf_check_machine(int fd, const char *what, const struct lana_platform *p,
                       struct lana_error **err);
+/* elf_check_machine() on every regular file of the plan, with up to `jobs` threads; the error
+ * reported is the one of the earliest failing file in plan order. */
+int plan_check_machines(const struct plan *pl, unsigned jobs, struct lana_error **err);
 
 /* Cache keys (layer-key.c). */
 int layer_stat_key(const struct plan_layer *l, const char *profile, int64_t epoch,

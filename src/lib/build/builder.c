@@ -741,8 +741,11 @@ _public_ int lana_build(const struct lana_build_options *o, struct lana_build_re
         /* plan everything (all validation) before writing anything */
         plans = xnew(struct plan *, nplat);
         bases = xnew(struct base, nplat);
+        unsigned jobs = o->jobs ? o->jobs : (unsigned)MAX(1L, sysconf(_SC_NPROCESSORS_ONLN));
         for (size_t i = 0; r >= 0 && i < nplat; i++) {
                 r = plan_platform(s, &plats[i], &plans[i], err);
+                if (r >= 0)
+                        r = plan_check_machines(plans[i], jobs, err);
                 if (r >= 0)
                         r = load_base(o, s, &plats[i], &bases[i], err);
         }
@@ -751,7 +754,6 @@ _public_ int lana_build(const struct lana_build_options *o, struct lana_build_re
         if (r < 0)
                 goto out;
 
-        unsigned jobs = o->jobs ? o->jobs : (unsigned)MAX(1L, sysconf(_SC_NPROCESSORS_ONLN));
         for (size_t i = 0; r >= 0 && i < nplat; i++) {
                 json_t *d = NULL;
                 r = build_platform(o, s, plans[i], &bases[i], out, &prof, jobs, &d, err);

@@ -1,16 +1,23 @@
 /*
  * elf-check.c — refuses binaries built for another machine than the layer's platform, the most
- * common cross-compilation mistake (an x86-64 binary shipped in the arm64 image). Uses libelf on
- * files that start with the ELF magic; everything else passes untouched.
+ * common cross-compilation mistake (an x86-64 binary shipped in the arm64 image). Files that start
+ * with the ELF magic have their identification and e_machine read (20 bytes, both byte orders);
+ * everything else passes untouched.
+ *
+ * The check runs over the finished plan, before anything is written, on `jobs` threads: it is
+ * an open and a small read per regular file, and on a tree of tens of thousands of files it was
+ * the largest part of the single-threaded planning phase.
  */
 #include <elf.h>
 #include <errno.h>
-#include <gelf.h>
-#include <libelf.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "build-internal.h"
+#include "alloc.h"
 #include "fs-util.h"
 
 static const char *machine_name(int m)
@@ -35,35 +42,110 @@ static const char *machine_name(int m)
         }
 }
 
+/* offset of e_machine in both ELF classes: e_ident[16], e_type (2 bytes) */
+#define ELF_MACHINE_OFFSET 18
+
 int elf_check_machine(int fd, const char *what, const struct lana_platform *p,
                       struct lana_error **err)
 {
-        unsigned char magic[SELFMAG];
-        ssize_t n = pread(fd, magic, sizeof magic, 0);
+        unsigned char h[ELF_MACHINE_OFFSET + 2];
+        ssize_t n = pread(fd, h, sizeof h, 0);
         if (n < 0)
                 return lana_error_setsys(err, -errno, "%s", what);
-        if (n != SELFMAG || memcmp(magic, ELFMAG, SELFMAG) != 0)
+        if (n < SELFMAG || memcmp(h, ELFMAG, SELFMAG) != 0)
                 return 0;
-        if (elf_version(EV_CURRENT) == EV_NONE)
-                return lana_error_set(err, -EIO, "libelf: %s", elf_errmsg(-1));
-        Elf *e = elf_begin(fd, ELF_C_READ, NULL);
-        if (!e)
-                return lana_error_set(err, -EINVAL, "%s: malformed ELF file: %s", what,
-                                      elf_errmsg(-1));
-        GElf_Ehdr eh;
-        int r = 0;
-        if (elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh)) {
-                r = lana_error_set(err, -EINVAL, "%s: malformed ELF header", what);
-        } else {
-                int want = lana_platform_elf_machine(p);
-                if (want >= 0 && eh.e_machine != want) {
-                        char buf[64];
-                        r = lana_error_set(err, -EINVAL,
-                                           "%s is an ELF binary for %s, but the platform is %s",
-                                           what, machine_name(eh.e_machine),
-                                           lana_platform_format(p, buf, sizeof buf));
-                }
+        if ((size_t)n < sizeof h || (h[EI_CLASS] != ELFCLASS32 && h[EI_CLASS] != ELFCLASS64) ||
+            (h[EI_DATA] != ELFDATA2LSB && h[EI_DATA] != ELFDATA2MSB))
+                return lana_error_set(err, -EINVAL, "%s: malformed ELF header", what);
+        const unsigned char *m = h + ELF_MACHINE_OFFSET;
+        int machine = h[EI_DATA] == ELFDATA2LSB ? m[0] | m[1] << 8 : m[0] << 8 | m[1];
+        int want = lana_platform_elf_machine(p);
+        if (want >= 0 && machine != want) {
+                char buf[64];
+                return lana_error_set(
+                        err, -EINVAL, "%s is an ELF binary for %s, but the platform is %s", what,
+                        machine_name(machine), lana_platform_format(p, buf, sizeof buf));
         }
-        elf_end(e);
+        return 0;
+}
+
+struct check_run {
+        const struct plan *pl;
+        const struct plan_entry **files; /* the plan's regular files, in plan order */
+        size_t n;
+        atomic_size_t next;
+        pthread_mutex_t lock;
+        size_t first_bad; /* index of the earliest failure so far, n when none */
+        struct lana_error *first_err;
+};
+
+static void *check_worker(void *arg)
+{
+        struct check_run *c = arg;
+        for (;;) {
+                size_t i = atomic_fetch_add(&c->next, 1);
+                pthread_mutex_lock(&c->lock);
+                bool past = i >= c->first_bad;
+                pthread_mutex_unlock(&c->lock);
+                if (i >= c->n || past)
+                        return NULL;
+                const struct plan_entry *e = c->files[i];
+                struct lana_error *e_err = NULL;
+                _cleanup_close_ int fd = open(e->host, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                int r = fd < 0 ? lana_error_setsys(&e_err, -errno, "%s: %s", e->origin, e->host)
+                               : elf_check_machine(fd, e->host, &c->pl->platform, &e_err);
+                if (r >= 0)
+                        continue;
+                if (fd >= 0)
+                        lana_error_wrap(&e_err, r, "%s", e->origin);
+                pthread_mutex_lock(&c->lock);
+                if (i < c->first_bad) {
+                        lana_error_free(c->first_err);
+                        c->first_err = e_err;
+                        c->first_bad = i;
+                        e_err = NULL;
+                }
+                pthread_mutex_unlock(&c->lock);
+                lana_error_free(e_err);
+        }
+}
+
+int plan_check_machines(const struct plan *pl, unsigned jobs, struct lana_error **err)
+{
+        struct check_run c = {.pl = pl};
+        for (size_t l = 0; l < pl->n_layers; l++)
+                c.n += pl->layers[l].n;
+        c.files = xnew(const struct plan_entry *, MAX(c.n, 1u));
+        size_t k = 0;
+        for (size_t l = 0; l < pl->n_layers; l++)
+                for (size_t i = 0; i < pl->layers[l].n; i++)
+                        if (pl->layers[l].e[i].type == LANA_TAR_FILE)
+                                c.files[k++] = &pl->layers[l].e[i];
+        c.n = k;
+        c.first_bad = c.n;
+        atomic_init(&c.next, 0);
+        pthread_mutex_init(&c.lock, NULL);
+
+        unsigned nthreads = (unsigned)MIN((size_t)MAX(jobs, 1u), MAX(c.n / 64, (size_t)1));
+        pthread_t *threads = xnew(pthread_t, nthreads);
+        unsigned started = 0;
+        for (unsigned t = 1; t < nthreads; t++)
+                if (pthread_create(&threads[started], NULL, check_worker, &c) == 0)
+                        started++;
+        check_worker(&c); /* the calling thread works too, so one thread always runs */
+        for (unsigned t = 0; t < started; t++)
+                pthread_join(threads[t], NULL);
+        free(threads);
+        free(c.files);
+        pthread_mutex_destroy(&c.lock);
+        if (!c.first_err)
+                return 0;
+        int r = c.first_err->code;
+        if (err) {
+                lana_error_free(*err);
+                *err = c.first_err;
+        } else {
+                lana_error_free(c.first_err);
+        }
         return r;
 }

@@ -136,7 +136,7 @@ _public_ int lana_blob_writer_new(struct lana_layout *l, struct lana_blob_writer
         bw->l = l;
         bw->fd = fd;
         bw->tmpname = name;
-        bw->file = lana_fd_writer_new(fd);
+        bw->file = lana_fd_writer_new_writeback(fd);
         bw->hash = lana_hash_writer_new(bw->file);
         *ret = bw;
         return 0;
