@@ -454,6 +454,53 @@ static void test_file_grew(void **state)
         check_size_mismatch(1, 0, "grew");
 }
 
+/* Around the 1 MiB read size: a file that grows or shrinks by one byte is caught, and one of
+ * exactly the declared size (one chunk, or one chunk and a bit) goes through whole. */
+static void check_big(size_t actual, uint64_t declared, const char *word)
+{
+        struct mem_writer *m = mem_new();
+        struct lana_tar_writer *t = NULL;
+        struct lana_error *e = NULL;
+        assert_int_equal(lana_tar_writer_new(&m->base, &t, &e), 0);
+        int fd = memfd_create("test-tar-big", MFD_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, (off_t)actual), 0);
+        struct lana_tar_entry ent = {.path = "big",
+                                     .type = LANA_TAR_FILE,
+                                     .mode = 0644,
+                                     .size = declared,
+                                     .mtime = MTIME};
+        int r = lana_tar_writer_add(t, &ent, fd, &e);
+        close(fd);
+        if (word) {
+                assert_true(r < 0);
+                assert_non_null(e);
+                if (!strstr(e->msg, word))
+                        fail_msg("message '%s' lacks '%s'", e->msg, word);
+        } else {
+                assert_int_equal(r, 0);
+                /* the header and the data (the padding comes with the next entry) */
+                assert_int_equal(m->len, 512 + declared);
+        }
+        lana_error_free(e);
+        lana_tar_writer_free(t);
+        lana_writer_free(&m->base);
+}
+
+static void test_file_size_at_chunk_boundary(void **state)
+{
+        (void)state;
+        const size_t mib = (size_t)1 << 20;
+        check_big(mib, mib, NULL);
+        check_big(mib + 1, mib + 1, NULL);
+        check_big(2 * mib, 2 * mib, NULL);
+        check_big(mib + 1, mib, "grew");
+        check_big(mib - 1, mib, "shrank");
+        check_big(2 * mib + 1, 2 * mib, "grew");
+        check_big(mib, mib + 1, "shrank");
+        check_big(mib - 1 + 2, mib - 1, "grew");
+}
+
 static void test_next_writer_error(void **state)
 {
         (void)state;
@@ -517,6 +564,7 @@ int main(void)
                 cmocka_unit_test(test_reads_from_current_offset),
                 cmocka_unit_test(test_file_shrank),
                 cmocka_unit_test(test_file_grew),
+                cmocka_unit_test(test_file_size_at_chunk_boundary),
                 cmocka_unit_test(test_next_writer_error),
                 cmocka_unit_test(test_free_unfinished_writes_no_trailer),
         };

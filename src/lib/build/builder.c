@@ -155,7 +155,9 @@ static int write_layer(struct lana_layout *out, const struct plan_layer *l, int6
                                            e->host);
                         break;
                 }
-                (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+                /* small files fit in the default readahead: spare them the syscall */
+                if (e->size >= ((uint64_t)1 << 20))
+                        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
                 r = lana_tar_writer_add(tar, &te, fd, err);
         }
         if (r >= 0)

@@ -92,7 +92,7 @@ _public_ int lana_tar_writer_new(struct lana_writer *next, struct lana_tar_write
                 lana_tar_writer_free(t);
                 return q;
         }
-        t->buf = xmalloc(READ_CHUNK);
+        t->buf = xmalloc(READ_CHUNK + 1); /* + 1: see lana_tar_writer_add() */
         *ret = t;
         return 0;
 }
@@ -151,27 +151,32 @@ _public_ int lana_tar_writer_add(struct lana_tar_writer *t, const struct lana_ta
         int r = tar_header(t, e, err);
         if (r < 0 || e->type != LANA_TAR_FILE)
                 return r;
+        /* The last read asks for one byte more than is left: getting it means the file grew.
+         * A file that fits in one chunk (most of them) is thus read, and checked, in one call. */
         uint64_t left = e->size;
-        while (left > 0) {
-                ssize_t n = read(data_fd, t->buf, (size_t)MIN((uint64_t)READ_CHUNK, left));
+        for (;;) {
+                size_t want = left < READ_CHUNK ? (size_t)left + 1 : READ_CHUNK;
+                ssize_t n = read(data_fd, t->buf, want);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
                         return lana_error_setsys(err, -errno, "read %s", e->path);
                 }
-                if (n == 0)
+                if ((uint64_t)n > left)
+                        return lana_error_set(err, -EIO, "%s: file grew while being read", e->path);
+                if (n == 0 && left > 0)
                         return lana_error_set(err, -EIO, "%s: file shrank while being read",
                                               e->path);
+                if (n == 0)
+                        return 0;
                 r = tar_data(t, e->path, t->buf, (size_t)n, err);
                 if (r < 0)
                         return r;
                 left -= (uint64_t)n;
+                /* a short read that ends exactly at the size: the end of the file was seen */
+                if (left == 0 && (size_t)n < want)
+                        return 0;
         }
-        char probe;
-        ssize_t extra = read(data_fd, &probe, 1);
-        if (extra > 0)
-                return lana_error_set(err, -EIO, "%s: file grew while being read", e->path);
-        return 0;
 }
 
 _public_ int lana_tar_writer_add_data(struct lana_tar_writer *t, const struct lana_tar_entry *e,
