@@ -26,7 +26,8 @@ struct lana_writer_type {
 struct lana_writer {
         const struct lana_writer_type *type;
         struct lana_writer *next; /* not owned */
-        uint64_t bytes_in;        /* bytes accepted by write() */
+        uint64_t bytes_in;        /* bytes accepted by write(); other threads read it with
+                                     __atomic_load_n() */
         int closed;
 };
 

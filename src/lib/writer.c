@@ -19,8 +19,10 @@ _public_ int lana_writer_write(struct lana_writer *w, const void *buf, size_t le
         if (len == 0)
                 return 0;
         int r = w->type->write(w, buf, len, err);
+        /* one writer thread, but progress reports may read it from another: an atomic store
+         * (a plain store on x86-64, no lock) keeps that read well defined */
         if (r >= 0)
-                w->bytes_in += len;
+                __atomic_store_n(&w->bytes_in, w->bytes_in + len, __ATOMIC_RELAXED);
         return r;
 }
 

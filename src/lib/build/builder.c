@@ -86,7 +86,9 @@ static int progress_write(struct lana_writer *w, const void *buf, size_t len,
         if (r >= 0 && p->pg && p->pg->layer_bytes &&
             w->bytes_in + len - p->last >= ((uint64_t)8 << 20)) {
                 p->last = w->bytes_in + len;
-                p->pg->layer_bytes(p->pg->userdata, p->tar_side->bytes_in, p->last);
+                p->pg->layer_bytes(p->pg->userdata,
+                                   __atomic_load_n(&p->tar_side->bytes_in, __ATOMIC_RELAXED),
+                                   p->last);
         }
         return r;
 }
