@@ -11,6 +11,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <nettle/sha2.h>
+
 #include "lana/digest.h"
 #include "alloc.h"
 
@@ -117,12 +119,18 @@ _public_ bool lana_digest_equal(const struct lana_digest *a, const struct lana_d
         return memcmp(a->raw, b->raw, LANA_DIGEST_RAW) == 0;
 }
 
+/* One-shot digests are of small things (manifests, configs, index files, cache keys). OpenSSL
+ * spends a few hundred microseconds setting up its default provider before its first hash, the
+ * largest single item of a `lana-img run` that needs no stream hashed; nettle's SHA-256 (which
+ * libarchive brings along anyway) needs no set-up. The streams (layers, blobs) stay on EVP. */
 _public_ void lana_digest_buffer(const void *data, size_t len, struct lana_digest *ret)
 {
-        struct lana_sha256 *h = lana_sha256_new();
-        lana_sha256_update(h, data, len);
-        lana_sha256_final(h, ret);
-        lana_sha256_free(h);
+        struct sha256_ctx c;
+        unsigned char raw[SHA256_DIGEST_SIZE];
+        sha256_init(&c);
+        sha256_update(&c, len, data);
+        sha256_digest(&c, sizeof raw, raw);
+        lana_digest_from_raw(ret, raw);
 }
 
 _public_ int lana_digest_fd(int fd, struct lana_digest *ret, uint64_t *ret_size,
