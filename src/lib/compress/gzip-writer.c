@@ -12,10 +12,10 @@
  * is stored instead of searched for matches, which costs almost nothing and loses at most a few
  * bytes. The decision depends on the block's bytes only, so determinism is unaffected.
  *
- * Memory is bounded: a ring of 2*jobs+2 slots, each holding one input block and its compressed
- * output. The calling thread fills slots and, whenever the ring is full or the stream ends, emits
- * finished slots strictly in order to the next writer (which hashes and writes them), so hashing
- * of the compressed stream overlaps with compression of later blocks.
+ * Memory is bounded: a ring of 4*jobs+4 slots (at most 32), each holding one input block and its
+ * compressed output. The calling thread fills slots and, whenever the ring is full or the stream
+ * ends, emits finished slots strictly in order to the next writer (which hashes and writes them),
+ * so hashing of the compressed stream overlaps with compression of later blocks.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,8 +27,9 @@
 #include "alloc.h"
 #include "compress-internal.h"
 
-/* Bounds memory whatever --jobs says: (2 * 16 + 2) slots of about 2 MiB each. */
+/* Bounds memory whatever --jobs says: at most 32 slots of about 2 MiB each. */
 #define GZIP_MAX_THREADS 16u
+#define GZIP_MAX_SLOTS 32u
 
 enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_BUSY, SLOT_DONE };
 
@@ -284,7 +285,11 @@ int gzip_writer_new(const struct lana_compress_profile *p, unsigned jobs, struct
         g->level = p->level;
         /* more threads than this cannot help and would only grow the ring */
         jobs = MIN(jobs, GZIP_MAX_THREADS);
-        g->nslots = 2 * jobs + 2;
+        /* Output leaves in order, so one slow block (text, code) holds up the emission of the
+         * fast ones queued behind it (stored incompressible data): with only two slots per
+         * worker the ring filled up behind it and the other workers went idle. Four per worker
+         * keeps them busy through such mixes. */
+        g->nslots = MIN(4 * jobs + 4, GZIP_MAX_SLOTS);
         g->slots = xnew(struct slot, g->nslots);
         for (unsigned i = 0; i < g->nslots; i++) {
                 g->slots[i].in = xmalloc(g->block_size);
