@@ -344,21 +344,73 @@ static int cmp_entry(const void *a, const void *b)
         return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* The directory paths a layer already has, explicit or implicit: an open-addressing set of
+ * borrowed strings, so each parent directory is added once rather than once per file below it
+ * (a tree of 20,000 files otherwise sorted five times as many entries). */
+struct dir_set {
+        const char **slot;
+        size_t cap, n;
+};
+
+static uint64_t path_hash(const char *s, size_t len)
+{
+        uint64_t h = 1469598103934665603u; /* FNV-1a */
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ (unsigned char)s[i]) * 1099511628211u;
+        return h;
+}
+
+/* Adds the first len bytes of s (s itself must outlive the set); false if already there. */
+static bool dir_set_add(struct dir_set *d, const char *s, size_t len)
+{
+        if (2 * (d->n + 1) > d->cap) {
+                struct dir_set big = {.cap = d->cap ? 2 * d->cap : 256};
+                big.slot = xnew(const char *, big.cap);
+                for (size_t i = 0; i < d->cap; i++)
+                        if (d->slot[i])
+                                dir_set_add(&big, d->slot[i], strlen(d->slot[i]));
+                free(d->slot);
+                *d = big;
+        }
+        for (size_t i = path_hash(s, len) & (d->cap - 1);; i = (i + 1) & (d->cap - 1)) {
+                if (!d->slot[i]) {
+                        d->slot[i] = s;
+                        d->n++;
+                        return true;
+                }
+                if (strlen(d->slot[i]) == len && !memcmp(d->slot[i], s, len))
+                        return false;
+        }
+}
+
 /* Adds implicit parents, sorts, merges duplicate directories, rejects other duplicates. */
 static int layer_finalize(struct plan_layer *l, struct lana_error **err)
 {
         size_t n0 = l->n;
+        struct dir_set dirs = {0};
+        /* explicit directories need no implicit twin (other explicit types do: a file where a
+         * directory is needed must still meet one, to be reported) */
+        for (size_t i = 0; i < n0; i++)
+                if (l->e[i].type == LANA_TAR_DIR)
+                        dir_set_add(&dirs, l->e[i].path, strlen(l->e[i].path));
         for (size_t i = 0; i < n0; i++) {
-                _cleanup_free_ char *p = xstrdup(l->e[i].path);
-                for (char *sl = strrchr(p, '/'); sl; sl = strrchr(p, '/')) {
-                        *sl = '\0';
+                /* parents, deepest first, until one is known (its own parents are then too) */
+                const char *path = l->e[i].path;
+                for (const char *end = strrchr(path, '/'); end;
+                     end = memrchr(path, '/', (size_t)(end - path))) {
+                        char *parent = xstrndup(path, (size_t)(end - path));
+                        if (!dir_set_add(&dirs, parent, strlen(parent))) {
+                                free(parent);
+                                break;
+                        }
                         struct plan_entry *e = layer_add(l);
-                        e->path = xstrdup(p);
+                        e->path = parent;
                         e->type = LANA_TAR_DIR;
                         e->mode = 0755;
                         e->implicit = true;
                 }
         }
+        free(dirs.slot);
         /* qsort is not stable: declaration order is the tie-break */
         for (size_t i = 0; i < l->n; i++)
                 l->e[i].seq = i;
