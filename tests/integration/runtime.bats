@@ -802,6 +802,27 @@ keep
         [ -d "$RT_ROOT/snapshots/skeleton/sys" ]
 }
 
+@test "prune empties the seccomp filter cache and drops mount records of blobs that are gone" {
+        rt_run "$RT_IMAGE" sh -c :
+        assert_status 0
+        [ -n "$(ls -A "$RT_ROOT/cache/seccomp")" ]
+        # a mount record for a blob the store has, and one for a blob it does not
+        local kept gone
+        kept=$(ls "$RT_ROOT/oci/blobs/sha256" | grep -v '^\.' | head -1)
+        gone=$(printf 'nothing here' | sha256sum | cut -d' ' -f1)
+        mkdir -p "$RT_ROOT/cache/blobs"
+        echo '{"127.0.0.1:5000/x": true}' >"$RT_ROOT/cache/blobs/$kept"
+        echo '{"127.0.0.1:5000/x": true}' >"$RT_ROOT/cache/blobs/$gone"
+        rt prune >/dev/null
+        assert_eq "$(ls -A "$RT_ROOT/cache/seccomp" 2>/dev/null)" "" "seccomp cache after prune"
+        [ -f "$RT_ROOT/cache/blobs/$kept" ]
+        [ ! -e "$RT_ROOT/cache/blobs/$gone" ]
+        # the next run compiles the filter again
+        rt_run "$RT_IMAGE" sh -c :
+        assert_status 0
+        [ -n "$(ls -A "$RT_ROOT/cache/seccomp")" ]
+}
+
 @test "prune does not wait for running containers and keeps their snapshots" {
         lana tag "oci:$RT_LAYOUT:base" lana-img-tests/runtime:prune >/dev/null
         local id

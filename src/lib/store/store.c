@@ -6,6 +6,7 @@
  * garbage collection never deletes the fresh, not-yet-referenced blobs of a running build while
  * any number of builds still run side by side.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -113,6 +114,31 @@ _public_ const char *lana_store_root(struct lana_store *s)
         return s->root;
 }
 
+/* The caches that hang off blobs or off the machine: registry mount records (cache/blobs/<hex>,
+ * which repositories hold a blob) of blobs that are gone, and the compiled seccomp filters
+ * (cache/seccomp), which a new kernel or lana-img build leaves stale and any run rebuilds in a
+ * few milliseconds. Runs under the exclusive gc lock, so no run is writing a filter. */
+static void prune_side_caches(struct lana_store *s)
+{
+        _cleanup_free_ char *sc = xasprintf("%s/cache/seccomp", s->root);
+        (void)rm_rf_at(AT_FDCWD, sc);
+        _cleanup_free_ char *mb = xasprintf("%s/cache/blobs", s->root);
+        DIR *d = opendir(mb);
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                _cleanup_free_ char *name = xasprintf("sha256:%s", de->d_name);
+                struct lana_digest dg;
+                if (de->d_name[0] == '.' || lana_digest_parse(name, &dg, NULL) < 0 ||
+                    !lana_layout_has_blob(s->layout, &dg))
+                        (void)unlinkat(dirfd(d), de->d_name, 0);
+        }
+        closedir(d);
+}
+
 _public_ int lana_store_prune(struct lana_store *s, uint64_t *ret_blobs, uint64_t *ret_bytes,
                               int (*also)(struct lana_store *s, void *ud, struct lana_error **err),
                               void *ud, struct lana_error **err)
@@ -126,6 +152,8 @@ _public_ int lana_store_prune(struct lana_store *s, uint64_t *ret_blobs, uint64_
                 int q = lana_store_cache_gc(s, err);
                 if (q < 0)
                         r = q;
+                else
+                        prune_side_caches(s);
         }
         _cleanup_free_ char *tmp = xasprintf("%s/tmp", s->root);
         /* leftovers of killed commands; nobody else runs while we hold the lock */
