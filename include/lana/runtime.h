@@ -49,6 +49,9 @@ struct lana_container_spec {
         const char *rootfs;
         char **lowerdirs;
         const char *upperdir, *workdir;
+        /* the writable layer is thrown away when the container ends (run --rm): the overlay is
+         * mounted "volatile", so its end does not sync the upper file system */
+        bool volatile_upper;
         bool readonly_rootfs;
         const char *hostname;
         bool net_host;

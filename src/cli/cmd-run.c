@@ -620,6 +620,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 .lowerdirs = lowers,
                 .upperdir = upper,
                 .workdir = work,
+                .volatile_upper = o.rm,
                 .readonly_rootfs = o.read_only,
                 .hostname = o.hostname ? o.hostname : hostname,
                 .net_host = o.net_host,

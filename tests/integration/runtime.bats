@@ -802,6 +802,20 @@ keep
         [ -d "$RT_ROOT/snapshots/skeleton/sys" ]
 }
 
+@test "run --rm mounts its overlay volatile (no sync of the host file system at exit); run without --rm does not" {
+        rt_run "$RT_IMAGE" sh -c 'grep " / / " /proc/self/mountinfo'
+        assert_status 0
+        assert_contains "$output" " - overlay "
+        assert_contains "$output" "volatile"
+        local id
+        id=$(rt run -d "$RT_IMAGE" sh -c 'grep " / / " /proc/self/mountinfo')
+        assert_eq "$(rt_wait_exited "$id")" 0 exit_code
+        run cat "$RT_ROOT/containers/$id/log"
+        assert_contains "$output" " - overlay "
+        [[ "$output" != *volatile* ]] || { echo "kept container mounted volatile: $output"; return 1; }
+        rt rm "$id" >/dev/null
+}
+
 @test "prune empties the seccomp filter cache and drops mount records of blobs that are gone" {
         rt_run "$RT_IMAGE" sh -c :
         assert_status 0

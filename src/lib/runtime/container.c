@@ -582,8 +582,18 @@ static int child_main(void *arg)
                                                       s->upperdir, s->workdir);
                 CHECK(strlen(opts) < 4000, "too many layers for one overlay mount");
                 const char *no_overlay = getenv("LANA_IMG_NO_OVERLAY");
-                if ((no_overlay && *no_overlay == '1') ||
-                    mount("overlay", s->rootfs, "overlay", MS_NODEV, opts) < 0) {
+                bool use_overlay = !(no_overlay && *no_overlay == '1');
+                int mr = -1;
+                if (use_overlay && s->volatile_upper) {
+                        /* "volatile" (Linux 5.10+): no sync of the upper file system, which an
+                         * overlay otherwise syncs whole when it is unmounted, i.e. when the
+                         * container exits; a kernel without it refuses the option (EINVAL) */
+                        _cleanup_free_ char *vopts = xasprintf("%s,volatile", opts);
+                        mr = mount("overlay", s->rootfs, "overlay", MS_NODEV, vopts);
+                }
+                if (use_overlay && mr < 0)
+                        mr = mount("overlay", s->rootfs, "overlay", MS_NODEV, opts);
+                if (mr < 0) {
                         /* no overlayfs here: a private copy of the layers in the upper dir */
                         struct lana_error *e = NULL;
                         if (rootfs_copy(s->lowerdirs, s->upperdir, &e) < 0)
