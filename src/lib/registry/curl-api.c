@@ -7,13 +7,15 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 
-/* the soname every libcurl 7.16+ build carries (OpenSSL, GnuTLS and NSS flavours alike) */
+/* libcurl's soname (Debian's libcurl4, built on OpenSSL), and the GnuTLS build's, tried next */
 #define LIBCURL_SONAME "libcurl.so.4"
+#define LIBCURL_GNUTLS_SONAME "libcurl-gnutls.so.4"
 #define LIBCURL_MIN_VERSION 0x075500 /* 7.85.0 */
 
 struct lana_curl_api lana_curl;
@@ -24,9 +26,17 @@ static char *load_error; /* NULL once loaded */
 static void load(void)
 {
         const char *name = getenv("LANA_IMG_LIBCURL");
-        if (!name || !*name)
+        bool given = name && *name;
+        if (!given)
                 name = LIBCURL_SONAME;
         void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+        if (!h && !given) {
+                h = dlopen(LIBCURL_GNUTLS_SONAME, RTLD_NOW | RTLD_LOCAL);
+                if (h)
+                        name = LIBCURL_GNUTLS_SONAME;
+                else
+                        (void)dlopen(name, RTLD_NOW | RTLD_LOCAL); /* dlerror() names the first */
+        }
         if (!h) {
                 load_error = xasprintf("cannot load libcurl (%s): %s; install libcurl4", name,
                                        dlerror());

@@ -4,8 +4,8 @@
  * Only the registry commands talk HTTP, and libcurl pulls in some thirty shared libraries
  * (TLS, Kerberos, LDAP, IDN, ...). Linking it would make every start of lana-img, including
  * each `run`, pay for loading and relocating them, so the registry code calls libcurl through
- * this table, filled by reg_curl_load() from libcurl.so.4. The macros below keep the call sites
- * spelled as the libcurl API.
+ * this table, filled by reg_curl_load() from libcurl.so.4 (or libcurl-gnutls.so.4). The macros
+ * below keep the call sites spelled as the libcurl API.
  */
 #pragma once
 
