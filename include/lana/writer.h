@@ -17,6 +17,9 @@ struct lana_writer;
 struct lana_writer_type {
         const char *name;
         int (*write)(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err);
+        /* Optional: lana_writer_write_swap(). NULL: the bytes go through write(). */
+        int (*write_swap)(struct lana_writer *w, void **buf, size_t len, size_t cap,
+                          struct lana_error **err);
         /* Flushes everything downstream of this writer; does not close `next`. */
         int (*close)(struct lana_writer *w, struct lana_error **err);
         void (*free)(struct lana_writer *w);
@@ -32,6 +35,12 @@ struct lana_writer {
 };
 
 int lana_writer_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err);
+/* Writes the first len bytes of *buf, a heap buffer of cap bytes the caller owns and is willing
+ * to exchange: a stage that keeps whole buffers (the gzip writer's blocks) may take it and leave
+ * in *buf one of its own of exactly cap bytes, which saves copying the bytes. Either way the
+ * caller owns *buf afterwards, and the stream is the same as with lana_writer_write(). */
+int lana_writer_write_swap(struct lana_writer *w, void **buf, size_t len, size_t cap,
+                           struct lana_error **err);
 int lana_writer_close(struct lana_writer *w, struct lana_error **err);
 /* Frees the writer (not `next`); accepts NULL; returns NULL. */
 struct lana_writer *lana_writer_free(struct lana_writer *w);

@@ -54,8 +54,10 @@ static void *consumer_main(void *arg)
                 pthread_mutex_unlock(&a->lock);
                 int r = 0;
                 struct lana_error *e = NULL;
+                /* a stage that keeps whole chunks may take this one and give back another */
                 if (!failed)
-                        r = lana_writer_write(a->base.next, c.data, c.len, &e);
+                        r = lana_writer_write_swap(a->base.next, (void **)&c.data, c.len,
+                                                   a->chunk_size, &e);
                 pthread_mutex_lock(&a->lock);
                 if (r < 0 && a->rc >= 0) {
                         a->rc = r;

@@ -26,6 +26,19 @@ _public_ int lana_writer_write(struct lana_writer *w, const void *buf, size_t le
         return r;
 }
 
+_public_ int lana_writer_write_swap(struct lana_writer *w, void **buf, size_t len, size_t cap,
+                                    struct lana_error **err)
+{
+        if (!w->type->write_swap || w->closed)
+                return lana_writer_write(w, *buf, len, err);
+        if (len == 0)
+                return 0;
+        int r = w->type->write_swap(w, buf, len, cap, err);
+        if (r >= 0)
+                __atomic_store_n(&w->bytes_in, w->bytes_in + len, __ATOMIC_RELAXED);
+        return r;
+}
+
 _public_ int lana_writer_close(struct lana_writer *w, struct lana_error **err)
 {
         if (w->closed)

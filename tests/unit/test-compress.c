@@ -24,6 +24,7 @@
 
 #include "lana/compress.h"
 #include "lana/digest.h"
+#include "alloc.h"
 #include "mem-writer.h"
 
 #define MIB ((size_t)1 << 20)
@@ -258,6 +259,62 @@ static void test_gzip_deterministic(void **state)
                         compress_with(&p, 2, in, BIG_LEN, slicings[s].c, slicings[s].n);
                 assert_int_equal(m->len, ref->len);
                 assert_memory_equal(m->data, ref->data, ref->len);
+                lana_writer_free(&m->base);
+        }
+        lana_writer_free(&ref->base);
+        free(in);
+}
+
+/* lana_writer_write_swap(): whole 1 MiB blocks handed over in buffers of exactly the block size
+ * are taken without a copy (another buffer of that size comes back), mixed with writes that must
+ * be copied (a smaller capacity, a half-filled block, the short tail); the stream is byte for
+ * byte the one of plain writes, at any --jobs. */
+static void test_gzip_write_swap(void **state)
+{
+        (void)state;
+        const size_t n = 5 * MIB + 12345;
+        unsigned char *in = make_input(n, 9);
+        struct lana_compress_profile p = profile(LANA_COMPRESSION_GZIP, 0);
+        struct mem_writer *ref = compress_with(&p, 1, in, n, NULL, 0);
+        static const unsigned jobs[] = {1, 2, 4};
+        for (size_t j = 0; j < ELEMENTSOF(jobs); j++) {
+                struct mem_writer *m = mem_new();
+                struct lana_writer *w = NULL;
+                struct lana_error *e = NULL;
+                assert_int_equal(lana_compress_writer_new(&p, jobs[j], &m->base, &w, &e), 0);
+                unsigned swapped = 0;
+                size_t off = 0;
+                /* block 0: swapped; block 1: cap too large, copied; then 100 bytes (copied)
+                 * leave a block half filled, so the next whole-block buffer is copied too;
+                 * the rest in block-sized buffers and a short tail */
+                static const size_t plan[][2] = {{MIB, MIB},  {MIB, MIB + 1},   {100, MIB},
+                                                 {MIB, MIB},  {MIB - 100, MIB}, {MIB, MIB},
+                                                 {12345, MIB}};
+                for (size_t i = 0; i < ELEMENTSOF(plan); i++) {
+                        size_t len = plan[i][0], cap = plan[i][1];
+                        assert_true(off + len <= n);
+                        void *buf = xmalloc(cap);
+                        memcpy(buf, in + off, len);
+                        void *given = buf;
+                        int r = lana_writer_write_swap(w, &buf, len, cap, &e);
+                        if (r < 0)
+                                fail_msg("write_swap: %s", e ? e->msg : "?");
+                        if (buf != given) {
+                                swapped++;
+                                /* what came back is ours, and of the size we gave */
+                                memset(buf, 0x5a, cap);
+                        }
+                        free(buf);
+                        off += len;
+                }
+                assert_int_equal(off, n);
+                assert_int_equal(lana_writer_close(w, &e), 0);
+                assert_int_equal(w->bytes_in, n);
+                /* blocks 0 and 4 arrive whole, at a block boundary, in a buffer of MIB */
+                assert_int_equal(swapped, 2);
+                assert_int_equal(m->len, ref->len);
+                assert_memory_equal(m->data, ref->data, ref->len);
+                lana_writer_free(w);
                 lana_writer_free(&m->base);
         }
         lana_writer_free(&ref->base);
@@ -706,6 +763,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_gzip_roundtrip),
                 cmocka_unit_test(test_gzip_deterministic),
+                cmocka_unit_test(test_gzip_write_swap),
                 cmocka_unit_test(test_gzip_empty_input),
                 cmocka_unit_test(test_gzip_exact_block_multiple),
                 cmocka_unit_test(test_gzip_custom_block_size),

@@ -195,6 +195,30 @@ static int acquire_fill_slot(struct gzip_writer *g, struct lana_error **err)
         }
 }
 
+static int gzip_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err);
+
+/* A whole block in a buffer of exactly block_size bytes, while no block is half filled: the
+ * buffer becomes the slot's input and the slot's old buffer goes back to the caller. */
+static int gzip_write_swap(struct lana_writer *w, void **buf, size_t len, size_t cap,
+                           struct lana_error **err)
+{
+        struct gzip_writer *g = (struct gzip_writer *)w;
+        if (len != g->block_size || cap != g->block_size)
+                return gzip_write(w, *buf, len, err);
+        int r = acquire_fill_slot(g, err);
+        if (r < 0)
+                return r;
+        struct slot *s = &g->slots[g->fill];
+        if (s->in_len != 0)
+                return gzip_write(w, *buf, len, err);
+        void *mine = s->in;
+        s->in = *buf;
+        s->in_len = len;
+        *buf = mine;
+        submit(g);
+        return 0;
+}
+
 static int gzip_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err)
 {
         struct gzip_writer *g = (struct gzip_writer *)w;
@@ -261,6 +285,7 @@ static void gzip_free(struct lana_writer *w)
 static const struct lana_writer_type gzip_writer_type = {
         .name = "gzip",
         .write = gzip_write,
+        .write_swap = gzip_write_swap,
         .close = gzip_close,
         .free = gzip_free,
 };

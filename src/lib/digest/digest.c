@@ -174,6 +174,14 @@ static int hash_write(struct lana_writer *w, const void *buf, size_t len, struct
         return w->next ? lana_writer_write(w->next, buf, len, err) : 0;
 }
 
+static int hash_write_swap(struct lana_writer *w, void **buf, size_t len, size_t cap,
+                           struct lana_error **err)
+{
+        struct hash_writer *hw = (struct hash_writer *)w;
+        lana_sha256_update(hw->h, *buf, len);
+        return w->next ? lana_writer_write_swap(w->next, buf, len, cap, err) : 0;
+}
+
 static int hash_close(struct lana_writer *w, struct lana_error **err)
 {
         (void)err;
@@ -192,6 +200,7 @@ static void hash_free(struct lana_writer *w)
 static const struct lana_writer_type hash_writer_type = {
         .name = "sha256",
         .write = hash_write,
+        .write_swap = hash_write_swap,
         .close = hash_close,
         .free = hash_free,
 };
