@@ -118,14 +118,16 @@ int lana_store_prune(struct lana_store *s, uint64_t *ret_blobs, uint64_t *ret_by
 
 /* ---- naming images: store refs, oci:DIR[:REF], oci-archive:FILE[:REF] ---- */
 struct lana_image {
-        struct lana_layout *layout; /* owned */
+        struct lana_layout *layout; /* owned, or the store's when layout_borrowed */
+        bool layout_borrowed;       /* an image of the store: release it before the store */
         char *name;                 /* ref name inside the layout (NULL: the only image) */
         char *display;              /* as the user wrote it */
         char *tmpdir;               /* extracted archive, removed on release */
         json_t *desc;               /* resolved descriptor */
 };
 
-/* Resolves an image name. Store refs need `store` (may be NULL when none exists). A bare
+/* Resolves an image name. Store refs need `store` (may be NULL when none exists); such an image
+ * uses the store's layout handle, so it is released before the store is freed. A bare
  * "sha256:<hex>" or digest-only reference resolves by manifest digest in the store. */
 int lana_image_open(struct lana_store *store, const char *spec, struct lana_image *ret,
                     struct lana_error **err);

@@ -147,6 +147,29 @@ int write_file_volatile_at(int dirfd, const char *name, const void *data, size_t
         return write_file_replace(dirfd, name, data, len, mode, false, err);
 }
 
+char *path_simplify(const char *path, bool drop_dot)
+{
+        _cleanup_free_ char *copy = xstrdup(path);
+        char *out = xmalloc(strlen(path) + 1);
+        size_t len = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+                if (drop_dot && !strcmp(t, "."))
+                        continue;
+                if (!strcmp(t, ".") || !strcmp(t, "..")) {
+                        free(out);
+                        return NULL;
+                }
+                if (len)
+                        out[len++] = '/';
+                size_t n = strlen(t);
+                memcpy(out + len, t, n);
+                len += n;
+        }
+        out[len] = '\0';
+        return out;
+}
+
 int mkdir_p_at(int dirfd, const char *path, mode_t mode)
 {
         _cleanup_free_ char *p = xstrdup(path);

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "lana/error.h"
 #include "lana/store.h"
 
@@ -44,6 +46,8 @@ int cli_help_only(int argc, char **argv, void (*help)(void));
 void cli_reset_getopt(void);
 /* Human sizes: "12.3 MiB". */
 const char *cli_size(uint64_t n, char buf[32]);
+/* The strings of a JSON array joined by `sep` into buf (cut at size - 1 bytes); returns buf. */
+const char *cli_join(json_t *array, const char *sep, char *buf, size_t size);
 
 int cmd_build(struct cli *cli, int argc, char **argv);
 int cmd_images(struct cli *cli, int argc, char **argv);

@@ -79,15 +79,8 @@ int cmd_containers(struct cli *cli, int argc, char **argv)
                                          (int)json_integer_value(ec));
                         else
                                 snprintf(status, sizeof status, "gone");
-                        char cmd[256] = "";
-                        size_t k;
-                        json_t *a;
-                        json_array_foreach(json_object_get(s, "command"), k, a)
-                        {
-                                if (k)
-                                        strncat(cmd, " ", sizeof cmd - strlen(cmd) - 1);
-                                strncat(cmd, json_string_value(a), sizeof cmd - strlen(cmd) - 1);
-                        }
+                        char cmd[256];
+                        cli_join(json_object_get(s, "command"), " ", cmd, sizeof cmd);
                         printf("%-12.12s %-20s %-30s %-14s %s\n",
                                json_string_value(json_object_get(s, "id")),
                                json_string_value(json_object_get(s, "name")),

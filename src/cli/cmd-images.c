@@ -82,16 +82,8 @@ int cmd_images(struct cli *cli, int argc, char **argv)
                 printf("%-50s %-19s %-26s %s\n", "NAME", "DIGEST", "PLATFORMS", "SIZE");
                 json_array_foreach(out, i, m)
                 {
-                        char plats[256] = "";
-                        size_t k;
-                        json_t *p;
-                        json_array_foreach(json_object_get(m, "platforms"), k, p)
-                        {
-                                if (k)
-                                        strncat(plats, ",", sizeof plats - strlen(plats) - 1);
-                                strncat(plats, json_string_value(p),
-                                        sizeof plats - strlen(plats) - 1);
-                        }
+                        char plats[256];
+                        cli_join(json_object_get(m, "platforms"), ",", plats, sizeof plats);
                         char sz[32];
                         printf("%-50s %-19.19s %-26s %s\n",
                                json_string_value(json_object_get(m, "name")),

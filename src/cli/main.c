@@ -122,6 +122,20 @@ void cli_reset_getopt(void)
         opterr = 1;
 }
 
+const char *cli_join(json_t *array, const char *sep, char *buf, size_t size)
+{
+        buf[0] = '\0';
+        size_t k;
+        json_t *v;
+        json_array_foreach(array, k, v)
+        {
+                if (k)
+                        strncat(buf, sep, size - strlen(buf) - 1);
+                strncat(buf, json_string_value(v), size - strlen(buf) - 1);
+        }
+        return buf;
+}
+
 const char *cli_size(uint64_t n, char buf[32])
 {
         static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

@@ -5,6 +5,9 @@
  */
 #pragma once
 
+#include <sys/types.h>
+#include <time.h>
+
 #include "lana/build.h"
 #include "lana/layer.h"
 
@@ -16,6 +19,11 @@ struct plan_entry {
         uint64_t size;
         char *link; /* symlink target */
         char *host; /* regular files: where to read the bytes */
+        /* regular files: the lstat() of host the plan was made from, the stat key's content
+         * identity (layer-key.c) */
+        dev_t dev;
+        ino_t ino;
+        struct timespec mtime, ctime;
         bool implicit;
         size_t seq;   /* declaration order, the sort tie-break */
         char *origin; /* "spec.yaml:12: layers[0].files[1]" for error messages */
@@ -50,8 +58,8 @@ int elf_check_machine(int fd, const char *what, const struct lana_platform *p,
 int plan_check_machines(const struct plan *pl, unsigned jobs, struct lana_error **err);
 
 /* Cache keys (layer-key.c). */
-int layer_stat_key(const struct plan_layer *l, const char *profile, int64_t epoch,
-                   struct lana_digest *ret, struct lana_error **err);
+void layer_stat_key(const struct plan_layer *l, const char *profile, int64_t epoch,
+                    struct lana_digest *ret);
 int layer_content_key(const struct plan_layer *l, const char *profile, int64_t epoch,
                       struct lana_digest *ret, struct lana_error **err);
 void layer_slot(const char *spec_path, const char *layer, const char *platform,

@@ -60,7 +60,7 @@ struct layer_out {
         struct lana_digest diff_id;
         char *created_by;
         struct lana_digest stat_key, content_key, slot;
-        bool have_stat_key, have_content_key;
+        bool have_content_key; /* the stat key is there whenever the cache is on */
 };
 
 static double now_seconds(void)
@@ -218,10 +218,8 @@ static int cached_layer(const struct lana_build_options *o, const struct lana_sp
                 return 0;
         _cleanup_free_ char *ps = lana_compress_profile_string(prof);
         double t0 = now_seconds();
-        int r = layer_stat_key(l, ps, o->epoch, &lo->stat_key, err);
-        if (r < 0)
-                return r;
-        lo->have_stat_key = true;
+        layer_stat_key(l, ps, o->epoch, &lo->stat_key);
+        int r = 0;
         json_t *desc = NULL;
         bool hit = lana_store_cache_lookup(o->store, &lo->stat_key, &desc, &lo->diff_id) == 0;
         layer_slot(s->path, l->name, platform, &lo->slot);
@@ -255,7 +253,7 @@ static int cached_layer(const struct lana_build_options *o, const struct lana_sp
 static int cache_layer(const struct lana_build_options *o, struct layer_out *lo,
                        struct lana_error **err)
 {
-        if (!cache_enabled(o) || !lo->have_stat_key)
+        if (!cache_enabled(o))
                 return 0;
         int r = lana_store_cache_record(o->store, &lo->stat_key, lo->desc, &lo->diff_id, err);
         if (r >= 0 && lo->have_content_key)

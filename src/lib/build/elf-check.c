@@ -74,8 +74,8 @@ struct check_run {
         const struct plan_entry **files; /* the plan's regular files, in plan order */
         size_t n;
         atomic_size_t next;
-        pthread_mutex_t lock;
-        size_t first_bad; /* index of the earliest failure so far, n when none */
+        pthread_mutex_t lock;    /* for first_err, and for writing first_bad */
+        atomic_size_t first_bad; /* index of the earliest failure so far, n when none */
         struct lana_error *first_err;
 };
 
@@ -84,10 +84,7 @@ static void *check_worker(void *arg)
         struct check_run *c = arg;
         for (;;) {
                 size_t i = atomic_fetch_add(&c->next, 1);
-                pthread_mutex_lock(&c->lock);
-                bool past = i >= c->first_bad;
-                pthread_mutex_unlock(&c->lock);
-                if (i >= c->n || past)
+                if (i >= c->n || i >= atomic_load(&c->first_bad))
                         return NULL;
                 const struct plan_entry *e = c->files[i];
                 struct lana_error *e_err = NULL;
@@ -99,10 +96,10 @@ static void *check_worker(void *arg)
                 if (fd >= 0)
                         lana_error_wrap(&e_err, r, "%s", e->origin);
                 pthread_mutex_lock(&c->lock);
-                if (i < c->first_bad) {
+                if (i < atomic_load(&c->first_bad)) {
                         lana_error_free(c->first_err);
                         c->first_err = e_err;
-                        c->first_bad = i;
+                        atomic_store(&c->first_bad, i);
                         e_err = NULL;
                 }
                 pthread_mutex_unlock(&c->lock);
@@ -122,7 +119,7 @@ int plan_check_machines(const struct plan *pl, unsigned jobs, struct lana_error 
                         if (pl->layers[l].e[i].type == LANA_TAR_FILE)
                                 c.files[k++] = &pl->layers[l].e[i];
         c.n = k;
-        c.first_bad = c.n;
+        atomic_init(&c.first_bad, c.n);
         atomic_init(&c.next, 0);
         pthread_mutex_init(&c.lock, NULL);
 

@@ -3,8 +3,9 @@
  * bytes: the key format version, the tar writer version, the compression profile, the timestamp
  * and, for every entry in order, its header fields plus the identity of its content.
  *
- * Two identities exist. The stat key uses (device, inode, size, mtime_ns, ctime_ns) and costs one
- * lstat per file, so a rebuild where nothing changed reads no file contents. ctime cannot be set
+ * Two identities exist. The stat key uses (device, inode, size, mtime_ns, ctime_ns) from the
+ * lstat the plan already made of each file, so a rebuild where nothing changed reads no file
+ * contents and makes no further syscall per file. ctime cannot be set
  * from user space, so `touch -d` games that restore size and mtime after a content change still
  * change the key. The content key hashes the bytes; the builder falls back to it when the stat key
  * misses on a layer built before, so a touched-but-identical file does not force recompression.
@@ -14,7 +15,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -54,8 +54,8 @@ static void put_entry(struct lana_sha256 *h, const struct plan_entry *e)
         put_str(h, e->link);
 }
 
-int layer_stat_key(const struct plan_layer *l, const char *profile, int64_t epoch,
-                   struct lana_digest *ret, struct lana_error **err)
+void layer_stat_key(const struct plan_layer *l, const char *profile, int64_t epoch,
+                    struct lana_digest *ret)
 {
         struct lana_sha256 *h = lana_sha256_new();
         put_header(h, "stat", profile, epoch);
@@ -64,19 +64,14 @@ int layer_stat_key(const struct plan_layer *l, const char *profile, int64_t epoc
                 put_entry(h, e);
                 if (e->type != LANA_TAR_FILE)
                         continue;
-                struct stat st;
-                if (lstat(e->host, &st) < 0) {
-                        lana_sha256_free(h);
-                        return lana_error_setsys(err, -errno, "%s: %s", e->origin, e->host);
-                }
+                /* the identity the plan read: no second lstat per file */
                 put_str(h, e->host);
-                put_fmt(h, "%ju %ju %jd %jd.%09ld %jd.%09ld", (uintmax_t)st.st_dev,
-                        (uintmax_t)st.st_ino, (intmax_t)st.st_size, (intmax_t)st.st_mtim.tv_sec,
-                        st.st_mtim.tv_nsec, (intmax_t)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+                put_fmt(h, "%ju %ju %jd %jd.%09ld %jd.%09ld", (uintmax_t)e->dev, (uintmax_t)e->ino,
+                        (intmax_t)e->size, (intmax_t)e->mtime.tv_sec, e->mtime.tv_nsec,
+                        (intmax_t)e->ctime.tv_sec, e->ctime.tv_nsec);
         }
         lana_sha256_final(h, ret);
         lana_sha256_free(h);
-        return 0;
 }
 
 int layer_content_key(const struct plan_layer *l, const char *profile, int64_t epoch,

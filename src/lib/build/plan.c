@@ -64,29 +64,6 @@ int plan_expand(const char *in, const struct lana_platform *p, char **ret)
         return 0;
 }
 
-/* Normalises an image path: strips leading/trailing "/", rejects "." and ".." components and
- * empty components. Returns NULL when invalid. "" means the root. */
-static char *norm_image_path(const char *dst)
-{
-        _cleanup_free_ char *copy = xstrdup(dst);
-        size_t cap = strlen(dst) + 1, len = 0;
-        char *out = xmalloc(cap);
-        char *save = NULL;
-        for (char *tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
-                if (!strcmp(tok, ".") || !strcmp(tok, "..")) {
-                        free(out);
-                        return NULL;
-                }
-                if (len)
-                        out[len++] = '/';
-                size_t tl = strlen(tok);
-                memcpy(out + len, tok, tl);
-                len += tl;
-        }
-        out[len] = '\0';
-        return out;
-}
-
 static struct plan_entry *layer_add(struct plan_layer *l)
 {
         if (l->n == l->cap) {
@@ -166,6 +143,10 @@ static int add_object(struct walk *w, int dirfd, const char *name, const char *h
                 e.type = LANA_TAR_FILE;
                 e.size = (uint64_t)st->st_size;
                 e.host = xstrdup(host);
+                e.dev = st->st_dev;
+                e.ino = st->st_ino;
+                e.mtime = st->st_mtim;
+                e.ctime = st->st_ctim;
                 /* readability and the ELF machine: plan_check_machines(), over the whole plan */
         } else if (S_ISDIR(st->st_mode)) {
                 e.type = LANA_TAR_DIR;
@@ -287,7 +268,7 @@ static int plan_file(const struct lana_spec *s, const struct lana_spec_file *f, 
                 int e = errno;
                 return lana_error_set(err, -EINVAL, "%s.src: %s: %s", origin, src, strerror(e));
         }
-        _cleanup_free_ char *ipath = norm_image_path(dst);
+        _cleanup_free_ char *ipath = path_simplify(dst, false);
         if (!ipath)
                 return lana_error_set(err, -EINVAL, "%s.dst: '%s' contains '.' or '..'", origin,
                                       f->dst);

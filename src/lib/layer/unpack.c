@@ -75,26 +75,12 @@ static char *clean_path(const char *in, bool *ret_invalid)
                 *ret_invalid = true;
                 return NULL;
         }
-        _cleanup_free_ char *copy = xstrdup(in);
-        char *out = xmalloc(strlen(in) + 1);
-        size_t len = 0;
-        char *save = NULL;
-        for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
-                if (!strcmp(t, "."))
-                        continue;
-                if (!strcmp(t, "..")) {
-                        *ret_invalid = true;
-                        free(out);
-                        return NULL;
-                }
-                if (len)
-                        out[len++] = '/';
-                size_t n = strlen(t);
-                memcpy(out + len, t, n);
-                len += n;
+        char *out = path_simplify(in, true);
+        if (!out) {
+                *ret_invalid = true;
+                return NULL;
         }
-        out[len] = '\0';
-        if (len == 0) {
+        if (!*out) {
                 free(out);
                 return NULL;
         }

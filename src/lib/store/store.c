@@ -276,10 +276,9 @@ _public_ int lana_image_open(struct lana_store *store, const char *spec, struct 
         }
         if (r < 0)
                 goto fail;
-        /* borrow the store's layout through a second handle so release can always free */
-        r = lana_layout_open(lana_layout_path(l), false, &ret->layout, err);
-        if (r < 0)
-                goto fail;
+        /* the store's own handle: no second open of the layout */
+        ret->layout = l;
+        ret->layout_borrowed = true;
         return 0;
 fail:
         lana_image_release(ret);
@@ -288,7 +287,8 @@ fail:
 
 _public_ void lana_image_release(struct lana_image *img)
 {
-        lana_layout_free(img->layout);
+        if (!img->layout_borrowed)
+                lana_layout_free(img->layout);
         if (img->tmpdir)
                 rm_rf_at(AT_FDCWD, img->tmpdir);
         free(img->tmpdir);
