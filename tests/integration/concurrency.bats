@@ -23,17 +23,28 @@ layers:
 EOF
 }
 
-# wait_for_tmp_blob: until a build's temporary blob file holds more than 1 MiB, i.e. the big
-# layer is being written (at most ~20 s).
-wait_for_tmp_blob() {
-        local i
-        for ((i = 0; i < 400; i++)); do
-                if find "$ROOT/oci/blobs/sha256" -maxdepth 1 -name '.*' -type f -size +1M 2>/dev/null | grep -q .; then
-                        return 0
-                fi
+# start_stopped_build SPECDIR: starts `build SPECDIR` in the background with the store's test
+# hook set, so that the build stops itself (SIGSTOP) once a blob it writes passes 4 MiB, and waits
+# until it has: the build is then caught half-way through its big layer on any machine, however
+# fast. Sets BUILD_PID.
+start_stopped_build() {
+        local dir=$1 i state
+        LANA_IMG_TEST_STOP_BLOB_AT=$((4 << 20)) "$LANA_IMG" --root "$ROOT" build -q \
+                --platform linux/amd64 "$dir" >"$WORK/$dir.out" 2>"$WORK/$dir.err" &
+        BUILD_PID=$!
+        for ((i = 0; i < 1200; i++)); do
+                state=$(awk '{ print $3 }' "/proc/$BUILD_PID/stat" 2>/dev/null) || state=gone
+                case $state in
+                T) return 0 ;;
+                gone | Z)
+                        echo "the build ended before stopping: $(cat "$WORK/$dir.err")"
+                        return 1
+                        ;;
+                esac
                 sleep 0.05
         done
-        echo "no temporary blob appeared"
+        kill -9 "$BUILD_PID" 2>/dev/null || true
+        echo "the build did not stop within 60 s"
         return 1
 }
 
@@ -95,19 +106,15 @@ wait_for_tmp_blob() {
         small_spec "$WORK/s" example.com/t/s
         build_ok -q --platform linux/amd64 s
         local keep=$DIGEST
-        random_spec "$WORK/big" example.com/t/big 200
-        lana build -q --platform linux/amd64 big >"$WORK/big.out" 2>"$WORK/big.err" &
-        local pid=$!
-        sleep 0.3
-        wait_for_tmp_blob || {
-                kill -9 $pid 2>/dev/null || true
-                cat "$WORK/big.err"
-                return 1
-        }
+        random_spec "$WORK/big" example.com/t/big 16
+        start_stopped_build big
+        local pid=$BUILD_PID
+        # the stopped build's temporary blob holds what it wrote
+        assert_eq "$(find "$ROOT/oci/blobs/sha256" -maxdepth 1 -name '.*' -type f -size +4095k | wc -l)" 1 "partial blobs"
         kill -9 $pid
         local rc=0
         wait $pid || rc=$?
-        assert_eq "$rc" 137 "exit status of the killed build (did it finish first?)"
+        assert_eq "$rc" 137 "exit status of the killed build"
 
         run --separate-stderr lana images --format json
         assert_status 0
@@ -153,22 +160,27 @@ EOF
 }
 
 @test "prune during a build waits for it and keeps the new image whole" {
-        random_spec "$WORK/big" example.com/t/big 48
+        random_spec "$WORK/big" example.com/t/big 16
         mkdir -p "$ROOT"
-        lana build -q --platform linux/amd64 big >"$WORK/big.out" 2>"$WORK/big.err" &
-        local pid=$!
-        wait_for_tmp_blob || {
-                kill -9 $pid 2>/dev/null || true
-                cat "$WORK/big.err"
+        start_stopped_build big
+        local pid=$BUILD_PID
+        lana prune >"$WORK/prune.out" 2>"$WORK/prune.err" &
+        local ppid=$!
+        sleep 0.5
+        # prune waits for the build's lock while the build is stopped
+        kill -0 $ppid 2>/dev/null || {
+                kill -9 $pid
+                echo "prune did not wait for the build: $(cat "$WORK/prune.err")"
                 return 1
         }
-        run --separate-stderr lana prune
-        assert_status 0
+        kill -CONT $pid
         # had prune not waited, it would have deleted the build's published-but-unnamed rootfs
         # layer and its temporary blob: the build would fail or its image be incomplete
-        local rc=0
+        local rc=0 prc=0
         wait $pid || rc=$?
+        wait $ppid || prc=$?
         assert_eq "$rc" 0 "build status ($(cat "$WORK/big.err"))"
+        assert_eq "$prc" 0 "prune status ($(cat "$WORK/prune.err"))"
         run --separate-stderr lana fsck
         assert_status 0
         assert_eq "$output" ok fsck

@@ -9,7 +9,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -121,9 +123,54 @@ struct lana_blob_writer {
         int fd;
         char *tmpname;
         struct lana_writer *file;
+        struct lana_writer *stop; /* NULL unless $LANA_IMG_TEST_STOP_BLOB_AT is set */
         struct lana_writer *hash;
         bool committed;
 };
+
+/* The crash-safety tests need a writer caught half-way through a blob, whatever the machine's
+ * speed: with LANA_IMG_TEST_STOP_BLOB_AT=N, the first blob to pass N bytes stops the whole
+ * process (SIGSTOP) with its temporary file on disk, for the test to kill it or to run another
+ * command against the store while it holds its locks, then SIGCONT it. */
+struct stop_writer {
+        struct lana_writer base;
+        uint64_t at;
+};
+
+static bool stop_fired;
+
+static int stop_write(struct lana_writer *w, const void *buf, size_t len, struct lana_error **err)
+{
+        struct stop_writer *s = (struct stop_writer *)w;
+        int r = lana_writer_write(w->next, buf, len, err);
+        if (r < 0)
+                return r;
+        if (w->bytes_in + len >= s->at && !__atomic_exchange_n(&stop_fired, true, __ATOMIC_SEQ_CST))
+                (void)kill(getpid(), SIGSTOP);
+        return 0;
+}
+
+static const struct lana_writer_type stop_writer_type = {
+        .name = "test-stop",
+        .write = stop_write,
+};
+
+static struct lana_writer *stop_writer_new(struct lana_writer *next)
+{
+        const char *env = getenv("LANA_IMG_TEST_STOP_BLOB_AT");
+        if (!env || !*env)
+                return NULL;
+        char *end;
+        errno = 0;
+        unsigned long long at = strtoull(env, &end, 10);
+        if (errno || *end || at == 0)
+                return NULL;
+        struct stop_writer *s = xnew(struct stop_writer, 1);
+        s->base.type = &stop_writer_type;
+        s->base.next = next;
+        s->at = at;
+        return &s->base;
+}
 
 _public_ int lana_blob_writer_new(struct lana_layout *l, struct lana_blob_writer **ret,
                                   struct lana_error **err)
@@ -137,7 +184,8 @@ _public_ int lana_blob_writer_new(struct lana_layout *l, struct lana_blob_writer
         bw->fd = fd;
         bw->tmpname = name;
         bw->file = lana_fd_writer_new_writeback(fd);
-        bw->hash = lana_hash_writer_new(bw->file);
+        bw->stop = stop_writer_new(bw->file);
+        bw->hash = lana_hash_writer_new(bw->stop ? bw->stop : bw->file);
         *ret = bw;
         return 0;
 }
@@ -180,6 +228,7 @@ _public_ struct lana_blob_writer *lana_blob_writer_free(struct lana_blob_writer 
         if (!bw->committed)
                 unlinkat(bw->l->blobsfd, bw->tmpname, 0);
         lana_writer_free(bw->hash);
+        lana_writer_free(bw->stop);
         lana_writer_free(bw->file);
         closep(&bw->fd);
         free(bw->tmpname);
