@@ -205,6 +205,18 @@ rt_wait_exited() {
         return 1
 }
 
+# rt_wait_file PATH [SECONDS]: waits until PATH exists (a container signals through a volume
+# that it is ready, e.g. that its trap is set).
+rt_wait_file() {
+        local path=$1 limit=${2:-30} i
+        for ((i = 0; i < limit * 20; i++)); do
+                [ -e "$path" ] && return 0
+                sleep 0.05
+        done
+        echo "$path did not appear within ${limit}s" >&2
+        return 1
+}
+
 # rt_field ID FIELD: a field of the record of ID in `containers --format json`.
 rt_field() {
         rt containers --format json | jq -r --arg id "$1" ".[] | select(.id == \$id) | .$2"

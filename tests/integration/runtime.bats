@@ -89,16 +89,16 @@ teardown() { rt_teardown; }
 }
 
 @test "run: SIGTERM sent to lana-img run is forwarded to the container" {
-        "$LANA_IMG" --root "$RT_ROOT" run --rm "$RT_IMAGE" \
-                sh -c 'trap "exit 42" TERM; sleep 100 & wait' >"$WORK/out" 2>"$WORK/err" &
-        local pid=$! i running=
-        for ((i = 0; i < 100; i++)); do
-                running=$(rt containers --format json | jq -r '.[0].running // empty')
-                [ "$running" = true ] && break
-                sleep 0.05
-        done
-        assert_eq "$running" true "container running"
-        sleep 0.3 # the trap is set right after exec
+        mkdir -p "$WORK/sig"
+        "$LANA_IMG" --root "$RT_ROOT" run --rm -v "$WORK/sig:/sig" "$RT_IMAGE" \
+                sh -c 'trap "exit 42" TERM; touch /sig/ready; sleep 100 & wait' >"$WORK/out" 2>"$WORK/err" &
+        local pid=$!
+        # PID 1 ignores a signal it has no handler for: send it once the trap is set
+        rt_wait_file "$WORK/sig/ready" || {
+                kill -9 "$pid"
+                cat "$WORK/err"
+                return 1
+        }
         local t0=$SECONDS
         kill -TERM "$pid"
         local status=0
@@ -328,9 +328,10 @@ box-1"
 
 @test "kill ID SIGNAL delivers the signal; rm -f removes a running container" {
         local id
-        id=$(rt run -d "$RT_IMAGE" sh -c 'trap "exit 5" TERM; sleep 100 & wait')
+        mkdir -p "$WORK/sig"
+        id=$(rt run -d -v "$WORK/sig:/sig" "$RT_IMAGE" sh -c 'trap "exit 5" TERM; touch /sig/ready; sleep 100 & wait')
         assert_match "$id" "$HEX64_RE"
-        sleep 0.3
+        rt_wait_file "$WORK/sig/ready"
         run rt kill "$id" TERM
         assert_status 0
         assert_eq "$(rt_wait_exited "$id")" 5 exit_code
