@@ -327,6 +327,13 @@ static void test_mkdir_p_at(void **state)
         assert_int_equal(mkdir_p_at(f->dfd, "a//b/d/", 0755), 0);
         assert_int_equal(fstatat(f->dfd, "a/b/d", &st, 0), 0);
         assert_true(S_ISDIR(st.st_mode));
+        /* several missing parents, runs of slashes, a ".." inside */
+        assert_int_equal(mkdir_p_at(f->dfd, "p//q///r/", 0755), 0);
+        assert_int_equal(fstatat(f->dfd, "p/q/r", &st, 0), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(mkdir_p_at(f->dfd, "m/n/../o", 0755), 0);
+        assert_int_equal(fstatat(f->dfd, "m/o", &st, 0), 0);
+        assert_true(S_ISDIR(st.st_mode));
         /* absolute paths ignore dirfd */
         char abs[512];
         snprintf(abs, sizeof abs, "%s/x/y", f->dir);

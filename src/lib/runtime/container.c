@@ -466,9 +466,12 @@ static void drop_privileges(struct child_args *a, uid_t uid, gid_t gid, gid_t *g
         for (int c = 0; c <= 63; c++) {
                 if (caps & (1ull << c))
                         continue;
-                if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+                if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+                        if (errno == EINVAL)
+                                break; /* past the kernel's last capability */
                         child_fail(a->sock, LANA_EXIT_RUNTIME, "drop capability %d: %s", c,
                                    strerror(errno));
+                }
         }
         /* 2. identity, keeping the permitted set across the uid change */
         CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0, "keepcaps: %s", strerror(errno));
