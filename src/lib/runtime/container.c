@@ -316,9 +316,16 @@ static bool parse_id(const char *s, unsigned long *ret)
         return true;
 }
 
-/* Looks NAME (or a numeric id) up in an /etc/passwd- or /etc/group-style file. */
-static bool lookup_db(const char *file, const char *name, unsigned long *ret_id,
-                      unsigned long *ret_gid, char *ret_name, size_t name_len)
+/* An entry of an /etc/passwd- or /etc/group-style file. */
+struct db_entry {
+        unsigned long id;
+        unsigned long gid; /* passwd: the primary group */
+        char name[256];
+        char home[512]; /* passwd: the home directory ("" if none) */
+};
+
+/* Looks NAME (or a numeric id) up in an /etc/passwd- or /etc/group-style file, in one pass. */
+static bool lookup_db(const char *file, const char *name, struct db_entry *ret)
 {
         FILE *f = fopen(file, "re");
         if (!f)
@@ -328,30 +335,24 @@ static bool lookup_db(const char *file, const char *name, unsigned long *ret_id,
         unsigned long want;
         bool numeric = parse_id(name, &want);
         while (fgets(line, sizeof line, f)) {
-                char *fields[4] = {0};
+                line[strcspn(line, "\n")] = '\0';
+                char *fields[7] = {0};
                 char *p = line;
-                for (int i = 0; i < 4; i++) {
+                for (int i = 0; i < 7 && p; i++)
                         fields[i] = strsep(&p, ":");
-                        if (!fields[i])
-                                break;
-                }
-                unsigned long id, gid = 0;
+                unsigned long id;
                 if (!fields[2] || !parse_id(fields[2], &id))
                         continue;
-                if (fields[3]) {
-                        char *g = strtok(fields[3], ":\n");
-                        if (g)
-                                parse_id(g, &gid);
-                }
-                if (numeric ? id == want : !strcmp(fields[0], name)) {
-                        *ret_id = id;
-                        if (ret_gid)
-                                *ret_gid = gid;
-                        if (ret_name)
-                                snprintf(ret_name, name_len, "%s", fields[0]);
-                        found = true;
-                        break;
-                }
+                if (numeric ? id != want : strcmp(fields[0], name) != 0)
+                        continue;
+                *ret = (struct db_entry){.id = id};
+                if (fields[3])
+                        parse_id(fields[3], &ret->gid);
+                snprintf(ret->name, sizeof ret->name, "%s", fields[0]);
+                if (fields[5])
+                        snprintf(ret->home, sizeof ret->home, "%s", fields[5]);
+                found = true;
+                break;
         }
         fclose(f);
         return found;
@@ -400,23 +401,14 @@ static void resolve_user(struct child_args *a, uid_t *uid, gid_t *gid, gid_t *gr
         snprintf(u, sizeof u, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
         if (colon)
                 snprintf(g, sizeof g, "%s", colon + 1);
-        unsigned long id, pgid = 0;
-        char name[256] = "";
-        if (lookup_db("/etc/passwd", u, &id, &pgid, name, sizeof name)) {
-                *uid = (uid_t)id;
-                *gid = (gid_t)pgid;
-                FILE *f = fopen("/etc/passwd", "re");
-                char line[4096];
-                while (f && fgets(line, sizeof line, f)) {
-                        char *p = line, *fl[7] = {0};
-                        for (int i = 0; i < 7 && p; i++)
-                                fl[i] = strsep(&p, ":");
-                        if (fl[0] && !strcmp(fl[0], name) && fl[5])
-                                snprintf(home, home_len, "%s", fl[5]);
-                }
-                if (f)
-                        fclose(f);
-                *ngroups = member_groups(name, groups, 64);
+        unsigned long id;
+        struct db_entry pw;
+        if (lookup_db("/etc/passwd", u, &pw)) {
+                *uid = (uid_t)pw.id;
+                *gid = (gid_t)pw.gid;
+                if (pw.home[0])
+                        snprintf(home, home_len, "%s", pw.home);
+                *ngroups = member_groups(pw.name, groups, 64);
         } else if (parse_id(u, &id)) {
                 *uid = (uid_t)id;
         } else {
@@ -425,8 +417,9 @@ static void resolve_user(struct child_args *a, uid_t *uid, gid_t *gid, gid_t *gr
         }
         if (*g) {
                 unsigned long gg;
-                if (lookup_db("/etc/group", g, &gg, NULL, NULL, 0))
-                        *gid = (gid_t)gg;
+                struct db_entry gr;
+                if (lookup_db("/etc/group", g, &gr))
+                        *gid = (gid_t)gr.id;
                 else if (parse_id(g, &gg))
                         *gid = (gid_t)gg;
                 else
