@@ -49,14 +49,6 @@ struct pull {
         const struct lana_registry_options *o;
 };
 
-static void note(struct pull *p, const char *what, const struct lana_digest *d, uint64_t bytes,
-                 const char *how)
-{
-        const struct lana_transfer_progress *pg = p->o->progress;
-        if (pg && pg->item_done)
-                pg->item_done(pg->userdata, what, d->str, bytes, how);
-}
-
 static char *plain_media_type(const char *ct)
 {
         return ct ? xstrndup(ct, strcspn(ct, "; ")) : NULL;
@@ -122,7 +114,7 @@ static int fetch_doc(struct pull *p, const char *ref, const struct lana_digest *
         pthread_mutex_lock(&p->lock);
         p->st.requests++;
         pthread_mutex_unlock(&p->lock);
-        note(p, "manifest", &ret->d, ret->len, "fetched");
+        transfer_note(p->o, "manifest", &ret->d, ret->len, "fetched");
         return 0;
 }
 
@@ -207,7 +199,7 @@ static int pull_blob(void *ud, size_t i, struct lana_error **err)
         struct pblob *b = &p->blobs[i];
         if (lana_layout_has_blob(p->l, &b->d)) {
                 b->present = true;
-                note(p, b->what, &b->d, b->size, "exists");
+                transfer_note(p->o, b->what, &b->d, b->size, "exists");
                 return 0;
         }
         uint64_t have = 0;
@@ -252,7 +244,7 @@ static int pull_blob(void *ud, size_t i, struct lana_error **err)
         p->st.blobs_fetched++;
         p->st.bytes += b->size;
         pthread_mutex_unlock(&p->lock);
-        note(p, b->what, &b->d, b->size, have ? "fetched (resumed)" : "fetched");
+        transfer_note(p->o, b->what, &b->d, b->size, have ? "fetched (resumed)" : "fetched");
         return 0;
 }
 

@@ -44,14 +44,6 @@ struct push {
         const struct lana_registry_options *o;
 };
 
-static void note(struct push *p, const char *what, const struct lana_digest *d, uint64_t bytes,
-                 const char *how)
-{
-        const struct lana_transfer_progress *pg = p->o->progress;
-        if (pg && pg->item_done)
-                pg->item_done(pg->userdata, what, d->str, bytes, how);
-}
-
 static void add_blob(struct push *p, json_t *desc, const char *what)
 {
         struct lana_digest d;
@@ -266,7 +258,7 @@ static int push_blob(void *ud, size_t i, struct lana_error **err)
                 p->st.blobs_skipped++;
                 pthread_mutex_unlock(&p->lock);
                 reg_blob_location_add(p->store, p->c->host, p->repo, &b->d);
-                note(p, b->what, &b->d, b->size, "exists");
+                transfer_note(p->o, b->what, &b->d, b->size, "exists");
                 return 0;
         }
         _cleanup_close_ int fd = -1;
@@ -283,7 +275,7 @@ static int push_blob(void *ud, size_t i, struct lana_error **err)
                         p->st.blobs_mounted++;
                         pthread_mutex_unlock(&p->lock);
                         reg_blob_location_add(p->store, p->c->host, p->repo, &b->d);
-                        note(p, b->what, &b->d, b->size, "mounted");
+                        transfer_note(p->o, b->what, &b->d, b->size, "mounted");
                         return 0;
                 }
                 if (r < 0)
@@ -311,7 +303,7 @@ static int push_blob(void *ud, size_t i, struct lana_error **err)
         p->st.bytes += b->size;
         pthread_mutex_unlock(&p->lock);
         reg_blob_location_add(p->store, p->c->host, p->repo, &b->d);
-        note(p, b->what, &b->d, b->size, "uploaded");
+        transfer_note(p->o, b->what, &b->d, b->size, "uploaded");
         return 0;
 }
 
@@ -331,7 +323,7 @@ static int put_manifest(struct push *p, const struct doc *d, const char *ref,
                                    ref, resp.docker_digest, d->d.str);
         reg_response_release(&resp);
         if (r >= 0)
-                note(p, "manifest", &d->d, d->len, "uploaded");
+                transfer_note(p->o, "manifest", &d->d, d->len, "uploaded");
         return r;
 }
 
@@ -378,7 +370,7 @@ _public_ int lana_push(struct lana_store *store, struct lana_layout *src, json_t
         if (r >= 0 && !current)
                 r = put_manifest(&p, top, ref.tag ? ref.tag : top->d.str, err);
         if (r >= 0 && current)
-                note(&p, "manifest", &top->d, top->len, "exists");
+                transfer_note(p.o, "manifest", &top->d, top->len, "exists");
         if (r >= 0 && ret_digest)
                 *ret_digest = top->d;
         if (p.c)

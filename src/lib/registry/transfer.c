@@ -14,6 +14,14 @@
 #include "registry-internal.h"
 #include "transfer.h"
 
+void transfer_note(const struct lana_registry_options *o, const char *what,
+                   const struct lana_digest *d, uint64_t bytes, const char *how)
+{
+        const struct lana_transfer_progress *pg = o->progress;
+        if (pg && pg->item_done)
+                pg->item_done(pg->userdata, what, d->str, bytes, how);
+}
+
 struct pool {
         pthread_mutex_t lock;
         size_t next, n;
