@@ -9,7 +9,7 @@ BUILD_DEPS := meson ninja-build pkg-config gcc libc6-dev libarchive-dev libssl-d
 	libdeflate-dev libzstd-dev libjansson-dev libfyaml-dev libcurl4-openssl-dev libseccomp-dev libcmocka-dev python3 \
 	liblzma-dev libbz2-dev nettle-dev libxml2-dev zlib1g-dev
 TEST_DEPS := libcmocka-dev bats skopeo umoci gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-	jq zstd pigz gzip clang clang-format docker-registry apache2-utils openssl curl python3 busybox-static bsdutils procps
+	jq zstd pigz gzip clang clang-format docker-registry apache2-utils openssl curl python3 busybox-static bsdutils procps strace
 
 .PHONY: all deps test-deps build demo test soak fuzz bench clean format
 

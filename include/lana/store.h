@@ -149,11 +149,15 @@ int lana_layout_image_describe(struct lana_layout *l, json_t *desc, json_t **ret
  * bytes) to the layer's descriptor and diff_id. An entry is only returned while its blob is in
  * the store with the recorded size, and prune deletes entries whose blob is gone, so an entry
  * never outlives its blob. */
-/* 0 on a hit (*ret_desc a new reference), -ENOENT on a miss. */
+/* 0 on a hit (*ret_desc a new reference), -ENOENT on a miss. ret_notes (may be NULL) gets a new
+ * reference to the notes recorded with the entry, or NULL when it has none. */
 int lana_store_cache_lookup(struct lana_store *s, const struct lana_digest *key, json_t **ret_desc,
-                            struct lana_digest *ret_diff_id);
+                            struct lana_digest *ret_diff_id, json_t **ret_notes);
+/* notes: an object of what the builder learnt about the layer's files and would otherwise have
+ * to read them again for (the ELF machines found in it), or NULL. */
 int lana_store_cache_record(struct lana_store *s, const struct lana_digest *key, json_t *desc,
-                            const struct lana_digest *diff_id, struct lana_error **err);
+                            const struct lana_digest *diff_id, json_t *notes,
+                            struct lana_error **err);
 /* A slot names where a layer comes from (spec, layer, platform); it remembers that this layer
  * was built before, which is when a content-hash lookup is worth its read. */
 bool lana_store_cache_slot_known(struct lana_store *s, const struct lana_digest *slot);

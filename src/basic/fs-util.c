@@ -175,7 +175,10 @@ static int exists_as_dir(int dirfd, const char *path)
         struct stat st;
         if (fstatat(dirfd, path, &st, 0) < 0)
                 return -errno;
-        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+        if (S_ISDIR(st.st_mode))
+                return 0;
+        errno = ENOTDIR; /* for callers that report errno */
+        return -ENOTDIR;
 }
 
 /* Tries the whole path first and walks up only on ENOENT: the common case, a parent that

@@ -598,6 +598,105 @@ drwxr-xr-x 0/0 0
         assert_status 0
 }
 
+# cache_spec DIR: three layers on scratch whose file modes come from the host (no `mode:`).
+cache_spec() {
+        local dir=$1
+        mkdir -p "$dir/tools"
+        printf '#!/bin/sh\necho tool\n' >"$dir/tools/tool"
+        chmod 0644 "$dir/tools/tool"
+        write_spec "$dir/lana-img.yaml" <<'EOF2'
+image: example.com/t/cache
+layers:
+  - name: config
+    files:
+      - src: conf/
+        dst: /etc/lana/
+  - name: app
+    files:
+      - src: target/x86_64-unknown-linux-musl/release/hello
+        dst: /bin/hello
+  - name: tools
+    files:
+      - src: tools/
+        dst: /usr/local/bin/
+EOF2
+}
+
+# traced_build DIR: a build of DIR for linux/amd64 with its progress lines, every open() of the
+# build traced into $WORK/trace; sets status, output, stderr and CACHED (the names of the layers
+# served from the cache, sorted, on one line) and OPENED (the context files it opened).
+traced_build() {
+        run --separate-stderr strace -f -qq -e trace=open,openat,openat2 -o "$WORK/trace" \
+                "$LANA_IMG" --root "$ROOT" build --platform linux/amd64 "$1"
+        CACHED=$(printf '%s\n' "$stderr" | sed -n 's|^linux/amd64 \([a-z]*\): cached.*|\1|p' | sort | xargs)
+        OPENED=$(grep -E '"[^"]*/(app\.toml|b\.txt|hello|tool)"' "$WORK/trace" | grep -v O_DIRECTORY || true)
+}
+
+@test "layer cache: an unchanged rebuild opens no context file; an edit or a mode change rebuilds that layer only" {
+        skip_unless strace
+        cp -a "$WORK/ctx" "$WORK/c"
+        cache_spec "$WORK/c"
+        build_ok -q --platform linux/amd64 c
+        local d1=$DIGEST
+        # nothing changed: every layer from the cache, and not one file of the context read (not
+        # even the 20 bytes of the ELF check: the cache entry notes the machines it saw)
+        traced_build c
+        assert_status 0
+        assert_eq "$output" "$d1" "digest of the unchanged rebuild"
+        assert_eq "$CACHED" "app config tools" "layers from the cache"
+        assert_eq "$OPENED" "" "context files opened by an unchanged rebuild"
+        # control: the trace does see the opens when a layer is built
+        run --separate-stderr strace -f -qq -e trace=open,openat,openat2 -o "$WORK/trace" \
+                "$LANA_IMG" --root "$ROOT" build --platform linux/amd64 --no-cache -q c
+        assert_status 0
+        assert_match "$(cat "$WORK/trace")" '/release/hello"'
+
+        # an edited file: its layer alone is rebuilt
+        printf 'port = 9999\n' >"$WORK/c/conf/app.toml"
+        traced_build c
+        assert_status 0
+        assert_eq "$CACHED" "app tools" "layers from the cache after an edit in config"
+        local d2=$output
+        [ "$d2" != "$d1" ]
+
+        # a mode change (the executable bit reaches the image): a miss for its layer alone
+        chmod 0755 "$WORK/c/tools/tool"
+        traced_build c
+        assert_status 0
+        assert_eq "$CACHED" "app config" "layers from the cache after chmod"
+        local d3=$output mt d
+        [ "$d3" != "$d2" ]
+        read -r mt d < <(layers "$ROOT/oci" "$d3" | sed -n 3p)
+        assert_match "$(layer_tar "$ROOT/oci" "$mt" "$d" | tar -tvf - usr/local/bin/tool)" '^-rwxr-xr-x '
+}
+
+@test "layer cache: the ELF check is not skipped for another platform, nor for an entry without notes" {
+        skip_unless strace
+        cp -a "$WORK/ctx" "$WORK/c"
+        cache_spec "$WORK/c"
+        build_ok -q --platform linux/amd64 c
+        # the same files for arm64: the app layer's stat key is in the cache, but its notes say
+        # x86-64, so the check reads the file and refuses it
+        run --separate-stderr lana build -q --platform linux/arm64 c
+        assert_status 3
+        assert_one_line_error
+        assert_contains "$stderr" "is an ELF binary for x86-64 (amd64), but the platform is linux/arm64"
+        # entries written before the notes existed: the check reads the files once more and
+        # the entries get their notes, so the next rebuild reads nothing
+        local f
+        for f in "$ROOT"/cache/layers/*; do
+                jq -c 'del(.notes)' "$f" >"$f.new" && mv "$f.new" "$f"
+        done
+        traced_build c
+        assert_status 0
+        assert_eq "$CACHED" "app config tools" "layers from the cache"
+        assert_match "$OPENED" '/release/hello"'
+        traced_build c
+        assert_status 0
+        assert_eq "$OPENED" "" "context files opened once the notes are back"
+        assert_eq "$(jq -c .notes.elf_machines "$(grep -l '"elf_machines":\[62\]' "$ROOT"/cache/layers/* | head -1)")" "[62]" "notes of the app layer"
+}
+
 @test "layer cache: after rmi and prune a rebuild is complete" {
         build_ok -q --platform linux/amd64 ctx
         local d1=$DIGEST

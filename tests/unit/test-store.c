@@ -1235,20 +1235,33 @@ static void test_store_cache(void **state)
         lana_digest_buffer("key2", 4, &key2);
         lana_digest_buffer("uncompressed", 12, &diff);
         json_t *got = NULL;
-        assert_int_equal(lana_store_cache_lookup(s, &key, &got, &got_diff), -ENOENT);
+        assert_int_equal(lana_store_cache_lookup(s, &key, &got, &got_diff, NULL), -ENOENT);
 
         assert_int_equal(lana_layout_put_blob(l, "compressed", 10, &blob, &e), 0);
         json_t *desc = lana_descriptor_new(LANA_MT_OCI_LAYER "+gzip", &blob, 10);
-        assert_int_equal(lana_store_cache_record(s, &key, desc, &diff, &e), 0);
-        assert_int_equal(lana_store_cache_lookup(s, &key, &got, &got_diff), 0);
+        assert_int_equal(lana_store_cache_record(s, &key, desc, &diff, NULL, &e), 0);
+        assert_int_equal(lana_store_cache_lookup(s, &key, &got, &got_diff, NULL), 0);
         assert_true(json_equal(got, desc));
         assert_true(lana_digest_equal(&got_diff, &diff));
         json_decref(got);
+        /* no notes recorded: none returned */
+        json_t *notes = json_true();
+        assert_int_equal(lana_store_cache_lookup(s, &key, &got, &got_diff, &notes), 0);
+        assert_null(notes);
+        json_decref(got);
+        /* notes come back as recorded, and replace the entry's earlier ones */
+        json_t *n1 = json_pack("{s:[i]}", "elf_machines", 62);
+        assert_int_equal(lana_store_cache_record(s, &key, desc, &diff, n1, &e), 0);
+        assert_int_equal(lana_store_cache_lookup(s, &key, &got, &got_diff, &notes), 0);
+        assert_true(json_equal(notes, n1));
+        json_decref(notes);
+        json_decref(got);
+        json_decref(n1);
 
         /* a recorded size that does not match the blob is a miss */
         json_t *wrong = lana_descriptor_new(LANA_MT_OCI_LAYER "+gzip", &blob, 11);
-        assert_int_equal(lana_store_cache_record(s, &key2, wrong, &diff, &e), 0);
-        assert_int_equal(lana_store_cache_lookup(s, &key2, &got, &got_diff), -ENOENT);
+        assert_int_equal(lana_store_cache_record(s, &key2, wrong, &diff, NULL, &e), 0);
+        assert_int_equal(lana_store_cache_lookup(s, &key2, &got, &got_diff, NULL), -ENOENT);
         json_decref(wrong);
 
         /* slots */
@@ -1262,7 +1275,7 @@ static void test_store_cache(void **state)
         uint64_t blobs = 0;
         assert_int_equal(lana_store_prune(s, &blobs, NULL, NULL, NULL, &e), 0);
         assert_int_equal(blobs, 1);
-        assert_int_equal(lana_store_cache_lookup(s, &key, &got, &got_diff), -ENOENT);
+        assert_int_equal(lana_store_cache_lookup(s, &key, &got, &got_diff, NULL), -ENOENT);
         char *entry = pathf("%s/cache/layers/%s", root, key.hex);
         assert_false(exists(entry));
         free(entry);

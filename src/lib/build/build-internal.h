@@ -5,10 +5,15 @@
  */
 #pragma once
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "lana/build.h"
+#include "lana/digest.h"
 #include "lana/layer.h"
 
 struct plan_entry {
@@ -24,6 +29,7 @@ struct plan_entry {
         dev_t dev;
         ino_t ino;
         struct timespec mtime, ctime;
+        uint16_t elf_machine; /* set by plan_check_machines(): e_machine, 0 if not ELF */
         bool implicit;
         size_t seq;   /* declaration order, the sort tie-break */
         char *origin; /* "spec.yaml:12: layers[0].files[1]" for error messages */
@@ -33,6 +39,16 @@ struct plan_layer {
         char *name;
         struct plan_entry *e;
         size_t n, cap;
+        /* The build cache's answer for the layer's stat key, asked once before the ELF check
+         * (builder.c: probe_cache): */
+        bool probed;
+        struct lana_digest stat_key;
+        json_t *hit_desc; /* NULL: a miss */
+        struct lana_digest hit_diff_id;
+        /* the hit's notes say every ELF file in it is for the plan's machine: the check skips
+         * the layer instead of opening each of its files again */
+        bool elf_known;
+        bool elf_checked; /* plan_check_machines() read its files: elf_machine is set */
 };
 
 struct plan {
@@ -53,9 +69,15 @@ int plan_expand(const char *in, const struct lana_platform *p, char **ret);
 /* Checks that an ELF file's machine matches the platform; non-ELF files pass. */
 int elf_check_machine(int fd, const char *what, const struct lana_platform *p,
                       struct lana_error **err);
-/* elf_check_machine() on every regular file of the plan, with up to `jobs` threads; the error
- * reported is the one of the earliest failing file in plan order. */
-int plan_check_machines(const struct plan *pl, unsigned jobs, struct lana_error **err);
+/* elf_check_machine() on every regular file of the plan's layers but those marked elf_known,
+ * with up to `jobs` threads, noting each file's machine; the error reported is the one of the
+ * earliest failing file in plan order. */
+int plan_check_machines(struct plan *pl, unsigned jobs, struct lana_error **err);
+/* The ELF machines of a checked layer's files, as the cache notes them: {"elf_machines":[...]}
+ * sorted and unique; NULL when the layer was not checked. */
+json_t *plan_layer_elf_notes(const struct plan_layer *l);
+/* Whether notes recorded by plan_layer_elf_notes() vouch for every ELF file being for `p`. */
+bool plan_elf_notes_match(json_t *notes, const struct lana_platform *p);
 
 /* Cache keys (layer-key.c). */
 void layer_stat_key(const struct plan_layer *l, const char *profile, int64_t epoch,

@@ -206,8 +206,31 @@ static bool cache_enabled(const struct lana_build_options *o)
         return o->store && o->output == LANA_OUTPUT_STORE && !o->no_cache;
 }
 
-/* Looks the layer up in the build cache: first by stat key (no reads), then, for a layer built
- * before from the same place, by content key. Fills lo->keys for recording after a miss. */
+/* Asks the build cache about every layer of the plan by stat key (no reads) before the ELF
+ * check, so that a hit whose notes vouch for its binaries is not opened file by file again: a
+ * rebuild where nothing changed then reads no file contents at all. */
+static void probe_cache(const struct lana_build_options *o,
+                        const struct lana_compress_profile *prof, struct plan *pl)
+{
+        if (!cache_enabled(o))
+                return;
+        _cleanup_free_ char *ps = lana_compress_profile_string(prof);
+        for (size_t i = 0; i < pl->n_layers; i++) {
+                struct plan_layer *l = &pl->layers[i];
+                layer_stat_key(l, ps, o->epoch, &l->stat_key);
+                l->probed = true;
+                json_t *notes = NULL;
+                if (lana_store_cache_lookup(o->store, &l->stat_key, &l->hit_desc, &l->hit_diff_id,
+                                            &notes) < 0)
+                        continue;
+                l->elf_known = plan_elf_notes_match(notes, &pl->platform);
+                json_decref(notes);
+        }
+}
+
+/* Looks the layer up in the build cache: first by stat key (no reads; probe_cache() may have
+ * asked already), then, for a layer built before from the same place, by content key. Fills
+ * lo->keys for recording after a miss. */
 static int cached_layer(const struct lana_build_options *o, const struct lana_spec *s,
                         const struct plan_layer *l, const struct lana_compress_profile *prof,
                         const char *platform, struct layer_out *lo, bool *ret_hit,
@@ -218,21 +241,41 @@ static int cached_layer(const struct lana_build_options *o, const struct lana_sp
                 return 0;
         _cleanup_free_ char *ps = lana_compress_profile_string(prof);
         double t0 = now_seconds();
-        layer_stat_key(l, ps, o->epoch, &lo->stat_key);
-        int r = 0;
         json_t *desc = NULL;
-        bool hit = lana_store_cache_lookup(o->store, &lo->stat_key, &desc, &lo->diff_id) == 0;
+        bool hit;
+        if (l->probed) {
+                lo->stat_key = l->stat_key;
+                hit = l->hit_desc != NULL;
+                if (hit) {
+                        desc = json_incref(l->hit_desc);
+                        lo->diff_id = l->hit_diff_id;
+                }
+        } else {
+                layer_stat_key(l, ps, o->epoch, &lo->stat_key);
+                hit = lana_store_cache_lookup(o->store, &lo->stat_key, &desc, &lo->diff_id, NULL) ==
+                      0;
+        }
+        int r = 0;
+        json_t *notes = plan_layer_elf_notes(l);
         layer_slot(s->path, l->name, platform, &lo->slot);
         if (!hit && lana_store_cache_slot_known(o->store, &lo->slot)) {
                 r = layer_content_key(l, ps, o->epoch, &lo->content_key, err);
-                if (r < 0)
+                if (r < 0) {
+                        json_decref(notes);
                         return r;
+                }
                 lo->have_content_key = true;
-                hit = lana_store_cache_lookup(o->store, &lo->content_key, &desc, &lo->diff_id) == 0;
+                hit = lana_store_cache_lookup(o->store, &lo->content_key, &desc, &lo->diff_id,
+                                              NULL) == 0;
                 if (hit)
                         r = lana_store_cache_record(o->store, &lo->stat_key, desc, &lo->diff_id,
-                                                    err);
+                                                    notes, err);
+        } else if (hit && notes && !l->elf_known) {
+                /* an entry from before the notes: the check read the files, keep what it saw */
+                r = lana_store_cache_record(o->store, &lo->stat_key, desc, &lo->diff_id, notes,
+                                            err);
         }
+        json_decref(notes);
         if (!hit || r < 0) {
                 json_decref(desc);
                 return r;
@@ -250,15 +293,18 @@ static int cached_layer(const struct lana_build_options *o, const struct lana_sp
         return 0;
 }
 
-static int cache_layer(const struct lana_build_options *o, struct layer_out *lo,
-                       struct lana_error **err)
+static int cache_layer(const struct lana_build_options *o, const struct plan_layer *l,
+                       struct layer_out *lo, struct lana_error **err)
 {
         if (!cache_enabled(o))
                 return 0;
-        int r = lana_store_cache_record(o->store, &lo->stat_key, lo->desc, &lo->diff_id, err);
+        json_t *notes = plan_layer_elf_notes(l);
+        int r = lana_store_cache_record(o->store, &lo->stat_key, lo->desc, &lo->diff_id, notes,
+                                        err);
         if (r >= 0 && lo->have_content_key)
                 r = lana_store_cache_record(o->store, &lo->content_key, lo->desc, &lo->diff_id,
-                                            err);
+                                            notes, err);
+        json_decref(notes);
         if (r >= 0)
                 r = lana_store_cache_slot_mark(o->store, &lo->slot, err);
         return r;
@@ -472,7 +518,7 @@ static int build_platform(const struct lana_build_options *o, const struct lana_
                         r = write_layer(out, todo[i], o->epoch, prof, jobs, pname, o->progress, &lo,
                                         err);
                 if (r >= 0 && !hit)
-                        r = cache_layer(o, &lo, err);
+                        r = cache_layer(o, todo[i], &lo, err);
                 if (r < 0)
                         break;
                 json_array_append_new(layers, lo.desc);
@@ -746,8 +792,10 @@ _public_ int lana_build(const struct lana_build_options *o, struct lana_build_re
         unsigned jobs = o->jobs ? o->jobs : (unsigned)MAX(1L, sysconf(_SC_NPROCESSORS_ONLN));
         for (size_t i = 0; r >= 0 && i < nplat; i++) {
                 r = plan_platform(s, &plats[i], &plans[i], err);
-                if (r >= 0)
+                if (r >= 0) {
+                        probe_cache(o, &prof, plans[i]);
                         r = plan_check_machines(plans[i], jobs, err);
+                }
                 if (r >= 0)
                         r = load_base(o, s, &plats[i], &bases[i], err);
         }

@@ -89,6 +89,7 @@ void plan_layer_release(struct plan_layer *l)
                 entry_release(&l->e[i]);
         free(l->e);
         free(l->name);
+        json_decref(l->hit_desc);
         *l = (struct plan_layer){0};
 }
 

@@ -1,8 +1,8 @@
 /*
  * cache.c — the build cache: small JSON files under $ROOT/cache/layers/<key> holding a layer
- * descriptor and diff_id, and marker files under $ROOT/cache/slots/. Writes are atomic; lookups
- * verify that the blob still exists with the recorded size, so a stale entry degrades to a miss,
- * never to a manifest naming a missing blob.
+ * descriptor, its diff_id and the builder's notes on its files, and marker files under
+ * $ROOT/cache/slots/. Writes are atomic; lookups verify that the blob still exists with the
+ * recorded size, so a stale entry degrades to a miss, never to a manifest naming a missing blob.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,15 +22,19 @@
 static int cache_dir(struct lana_store *s, const char *sub, bool create)
 {
         _cleanup_free_ char *p = xasprintf("%s/cache/%s", lana_store_root(s), sub);
-        if (create && mkdir_p_at(AT_FDCWD, p, 0700) < 0)
-                return -errno;
+        int r = create ? mkdir_p_at(AT_FDCWD, p, 0700) : 0;
+        if (r < 0)
+                return r;
         int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         return fd < 0 ? -errno : fd;
 }
 
 _public_ int lana_store_cache_lookup(struct lana_store *s, const struct lana_digest *key,
-                                     json_t **ret_desc, struct lana_digest *ret_diff_id)
+                                     json_t **ret_desc, struct lana_digest *ret_diff_id,
+                                     json_t **ret_notes)
 {
+        if (ret_notes)
+                *ret_notes = NULL;
         _cleanup_close_ int dfd = cache_dir(s, "layers", false);
         if (dfd < 0)
                 return -ENOENT;
@@ -54,6 +58,9 @@ _public_ int lana_store_cache_lookup(struct lana_store *s, const struct lana_dig
                     S_ISREG(st.st_mode) && (uint64_t)st.st_size == size) {
                         *ret_desc = json_incref(desc);
                         *ret_diff_id = diff;
+                        json_t *notes = json_object_get(entry, "notes");
+                        if (ret_notes && json_is_object(notes))
+                                *ret_notes = json_incref(notes);
                         r = 0;
                 }
         }
@@ -62,13 +69,15 @@ _public_ int lana_store_cache_lookup(struct lana_store *s, const struct lana_dig
 }
 
 _public_ int lana_store_cache_record(struct lana_store *s, const struct lana_digest *key,
-                                     json_t *desc, const struct lana_digest *diff_id,
+                                     json_t *desc, const struct lana_digest *diff_id, json_t *notes,
                                      struct lana_error **err)
 {
         _cleanup_close_ int dfd = cache_dir(s, "layers", true);
         if (dfd < 0)
                 return lana_error_setsys(err, dfd, "%s/cache/layers", lana_store_root(s));
         json_t *entry = json_pack("{s:O,s:s}", "desc", desc, "diff_id", diff_id->str);
+        if (notes)
+                json_object_set(entry, "notes", notes);
         size_t len;
         _cleanup_free_ char *text = lana_json_canonical(entry, &len);
         json_decref(entry);
@@ -119,7 +128,7 @@ _public_ int lana_store_cache_gc(struct lana_store *s, struct lana_error **err)
                 json_t *desc = NULL;
                 struct lana_digest diff;
                 if (lana_digest_parse(name, &key, NULL) < 0 ||
-                    lana_store_cache_lookup(s, &key, &desc, &diff) < 0) {
+                    lana_store_cache_lookup(s, &key, &desc, &diff, NULL) < 0) {
                         if (unlinkat(dirfd(d), de->d_name, 0) == 0)
                                 removed++;
                         continue;
