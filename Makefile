@@ -52,8 +52,8 @@ fuzz: build
 bench: build
 	@bench/run
 
-soak:
-	@echo "make soak: no soak campaign yet (see issues)"; exit 1
+soak: build
+	@LANA_IMG=$(abspath $(LANA)) tools/soak $(SOAK_ARGS)
 
 format:
 	clang-format -i $$(find src include tests fuzz bench -name "*.[ch]")

@@ -177,8 +177,11 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
                         pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
                         pid_t mon = (pid_t)json_integer_value(json_object_get(st, "monitor"));
                         kill(pid, SIGKILL);
-                        /* the monitor cleans up after the exit; wait for it (bounded) */
-                        for (int t = 0; t < 500 && mon > 0 && kill(mon, 0) == 0; t++) {
+                        /* the monitor cleans up after the exit; wait for it (bounded). Once
+                         * it has exited it may stay a zombie until whatever adopted it reaps
+                         * it (1.5-2 s under some inits): lana_pid_start_time() is 0 for a
+                         * zombie too, where kill(mon, 0) would still succeed */
+                        for (int t = 0; t < 500 && mon > 0 && lana_pid_start_time(mon) != 0; t++) {
                                 struct timespec ts = {0, 10 * 1000 * 1000};
                                 nanosleep(&ts, NULL);
                         }
