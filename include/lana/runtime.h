@@ -90,6 +90,13 @@ int lana_container_wait(struct lana_container *c, bool *ret_oom, struct lana_err
 int lana_container_kill(struct lana_container *c, int sig);
 /* Kills what is left, removes the cgroups, frees. Accepts NULL. */
 void lana_container_free(struct lana_container *c);
+/* The container's cgroup directories (absolute paths), for its record: should the lana-img
+ * that runs it die, `rm` removes them with lana_cgroup_remove(). NULL-terminated, strv_free(). */
+char **lana_container_cgroups(const struct lana_container *c);
+/* Removes a cgroup directory of container `id` that its lana-img left behind (it was killed):
+ * kills what still runs there, then removes it. Refuses any path but
+ * /sys/fs/cgroup/.../lana-img-<id>; one already gone is fine. */
+int lana_cgroup_remove(const char *path, const char *id, struct lana_error **err);
 
 /* Exit codes for failures before the container's program ran (as docker). */
 #define LANA_EXIT_RUNTIME 125

@@ -189,6 +189,19 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
                 const char *dir = json_string_value(json_object_get(st, "dir"));
                 if (dir && strstr(dir, "/containers/"))
                         rm_rf_at(AT_FDCWD, dir);
+                /* the monitor removes the cgroups when the container ends; these are left only
+                 * when it was killed itself */
+                size_t q;
+                json_t *cgp;
+                json_array_foreach(json_object_get(st, "cgroups"), q, cgp)
+                {
+                        struct lana_error *cg_err = NULL;
+                        if (json_is_string(cgp) &&
+                            lana_cgroup_remove(json_string_value(cgp), id, &cg_err) < 0) {
+                                fprintf(stderr, "lana-img: rm: %s\n", cg_err->msg);
+                                lana_error_free(cg_err);
+                        }
+                }
                 lana_state_remove(id);
                 printf("%s\n", id);
                 json_decref(st);

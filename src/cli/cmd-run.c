@@ -715,6 +715,13 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                         json_array_append_new(snapj, json_string(slash ? slash + 1 : lowers[q]));
                 }
                 json_object_set_new(st, "snapshots", snapj);
+                /* should this process die (SIGKILL), `rm` removes the cgroups it made */
+                char **cgs = lana_container_cgroups(c);
+                json_t *cgj = json_array();
+                for (size_t q = 0; cgs[q]; q++)
+                        json_array_append_new(cgj, json_string(cgs[q]));
+                strv_free(cgs);
+                json_object_set_new(st, "cgroups", cgj);
                 if (lana_state_write(id, st, &err) < 0) {
                         /* without a record nothing protects the container's snapshots */
                         lana_container_free(c);

@@ -365,6 +365,72 @@ box-1"
         assert_eq "$(rt containers --format json | jq length)" 0 "records left"
 }
 
+@test "rm: a container whose lana-img was SIGKILLed leaves nothing behind, its cgroups included" {
+        rt_need_controller memory
+        "$LANA_IMG" --root "$RT_ROOT" run --memory 32m "$RT_IMAGE" sleep 100 >"$WORK/out" 2>"$WORK/err" &
+        local pid=$! id= i
+        for ((i = 0; i < 200; i++)); do
+                id=$(rt containers --format json | jq -r '.[0].id // empty')
+                [ -n "$id" ] && break
+                sleep 0.05
+        done
+        [ -n "$id" ] || {
+                kill -9 "$pid"
+                cat "$WORK/err"
+                return 1
+        }
+        # the container's cgroups, found on the host (the unified hierarchy for the process, and
+        # on a hybrid host the v1 memory hierarchy for the limit), and as its record names them
+        local cgs
+        cgs=$(find /sys/fs/cgroup -maxdepth 8 -type d -name "lana-img-$id" | sort)
+        [ -n "$cgs" ]
+        assert_eq "$(jq -r '.cgroups[]' "$LANA_IMG_STATE/$id/state.json" | sort)" "$cgs" "cgroups in the record"
+        kill -9 "$pid"
+        wait "$pid" || true
+        # control: nobody is left to remove the cgroups (the container's init died with its
+        # parent, PR_SET_PDEATHSIG)
+        local c
+        for c in $cgs; do
+                [ -d "$c" ] || {
+                        echo "$c went without rm: the test proves nothing"
+                        return 1
+                }
+        done
+        run --separate-stderr rt rm -f "$id"
+        assert_status 0
+        assert_eq "$stderr" ""
+        for c in $cgs; do
+                [ ! -e "$c" ] || {
+                        echo "cgroup $c left after rm"
+                        return 1
+                }
+        done
+        [ ! -e "$RT_ROOT/containers/$id" ]
+        assert_eq "$(rt containers --format json | jq length)" 0 "records left"
+}
+
+@test "rm: a record naming a cgroup that is not the container's own is refused, the rest removed" {
+        local id
+        id=$(rt run -d "$RT_IMAGE" true)
+        rt_wait_exited "$id" >/dev/null
+        # another cgroup (in the unified hierarchy of a hybrid host, else the v2 root)
+        local victim=/sys/fs/cgroup/lana-img-not-this-one
+        [ -d /sys/fs/cgroup/unified ] && victim=/sys/fs/cgroup/unified/lana-img-not-this-one
+        mkdir "$victim"
+        local f="$LANA_IMG_STATE/$id/state.json"
+        jq --arg v "$victim" '.cgroups = [$v, "/etc", "/sys/fs/cgroup/../../etc/lana-img-\(.id)"]' "$f" >"$f.new"
+        mv "$f.new" "$f"
+        run --separate-stderr rt rm "$id"
+        local kept=0
+        [ -d "$victim" ] && kept=1
+        rmdir "$victim" 2>/dev/null || true
+        assert_eq "$kept" 1 "the other cgroup is still there"
+        assert_status 0
+        assert_contains "$stderr" "not a cgroup of container"
+        assert_eq "$output" "$id"
+        assert_eq "$(rt containers --format json | jq length)" 0 "records left"
+}
+
 @test "run --name: a name already in use exits 125" {
         local id
         id=$(rt run -d --name rt-taken "$RT_IMAGE" sleep 100)

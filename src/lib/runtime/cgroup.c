@@ -722,3 +722,42 @@ void cgroup_destroy(struct cgroup *cg)
         free(cg->name);
         free(cg);
 }
+
+char **cgroup_paths(const struct cgroup *cg)
+{
+        char **v = xnew(char *, cg->n_dirs + 1);
+        for (size_t i = 0; i < cg->n_dirs; i++)
+                v[i] = xstrdup(cg->dirs[i].path);
+        return v;
+}
+
+int cgroup_remove_path(const char *path, const char *id, struct lana_error **err)
+{
+        _cleanup_free_ char *name = xasprintf(CG_PREFIX "%s", id ? id : "");
+        const char *slash = strrchr(path, '/');
+        /* the path comes from a record: only ever a container's own cgroup below the cgroup
+         * file systems, named after it */
+        if (!id_valid(id) || strncmp(path, "/sys/fs/cgroup/", 15) != 0 || strstr(path, "/../") ||
+            strstr(path, "/./") || !slash || strcmp(slash + 1, name) != 0)
+                return lana_error_set(err, -EINVAL, "not a cgroup of container %s: %s",
+                                      id ? id : "(null)", path);
+        _cleanup_free_ char *parent = xstrndup(path, (size_t)(slash - path));
+        _cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pfd < 0)
+                return errno == ENOENT ? 0
+                                       : lana_error_setsys(err, -errno, "cgroup: open %s", parent);
+        _cleanup_close_ int dfd =
+                openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return errno == ENOENT ? 0
+                                       : lana_error_setsys(err, -errno, "cgroup: open %s", path);
+        bool v2 = file_exists_at(dfd, "cgroup.controllers");
+        int64_t deadline = now_ns() + CG_KILL_TIMEOUT_NS;
+        while (kill_tree(dfd, v2, 0) > 0 && now_ns() < deadline)
+                sleep_ns(CG_POLL_NS);
+        closep(&dfd);
+        rmdir_tree(pfd, name, 0);
+        if (faccessat(pfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                return lana_error_set(err, -EBUSY, "cgroup %s: still busy", path);
+        return 0;
+}

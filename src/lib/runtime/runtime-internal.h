@@ -40,6 +40,12 @@ bool cgroup_oom_killed(struct cgroup *cg);
 /* Kills whatever is left (SIGKILL to every pid in cgroup.procs), waits until empty (bounded) and
  * removes the cgroup directories. Frees cg. Accepts NULL. */
 void cgroup_destroy(struct cgroup *cg);
+/* The absolute paths of the container's cgroup directories, NULL-terminated (strv_free). */
+char **cgroup_paths(const struct cgroup *cg);
+/* Removes what a lana-img that died left of container id's cgroups: `path` (from the record)
+ * must be /sys/fs/cgroup/.../lana-img-<id>; what still runs in it is killed (bounded wait),
+ * then it goes with its sub-cgroups. A path already gone is fine. */
+int cgroup_remove_path(const char *path, const char *id, struct lana_error **err);
 
 /* ---- seccomp (seccomp.c) ----
  * The default profile is equivalent to Docker's default: an allowlist of syscalls (default
