@@ -487,6 +487,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 if (lana_state_find(o.name, &other, NULL) == 0) {
                         json_decref(other);
                         fprintf(stderr, "lana-img: run: the name %s is already in use\n", o.name);
+                        json_decref(o.env);
                         return LANA_EXIT_RUNTIME;
                 }
         }
