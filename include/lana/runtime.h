@@ -93,6 +93,9 @@ void lana_container_free(struct lana_container *c);
 /* The container's cgroup directories (absolute paths), for its record: should the lana-img
  * that runs it die, `rm` removes them with lana_cgroup_remove(). NULL-terminated, strv_free(). */
 char **lana_container_cgroups(const struct lana_container *c);
+/* Every cgroup directory lana_container_start() could make for container `id`, for the record
+ * written before it is called. NULL-terminated, strv_free(). */
+char **lana_cgroup_candidates(const char *id);
 /* Removes a cgroup directory of container `id` that its lana-img left behind (it was killed):
  * kills what still runs there, then removes it. Refuses any path but
  * /sys/fs/cgroup/.../lana-img-<id>; one already gone is fine. */
@@ -117,11 +120,14 @@ char *lana_state_root(void);
 int lana_state_write(const char *id, json_t *state, struct lana_error **err);
 int lana_state_read(const char *id, json_t **ret, struct lana_error **err);
 int lana_state_remove(const char *id);
-/* Every record, each with "running" set from the live process table. */
+/* Every record, each with "running" and "starting" set from the live process table. */
 int lana_state_list(json_t **ret, struct lana_error **err);
 /* By name, full id, or an id prefix of at least 4 characters. */
 int lana_state_find(const char *id_or_name, json_t **ret, struct lana_error **err);
 bool lana_state_running(json_t *state);
+/* Recorded, but its first process not yet: the `lana-img run` that wrote the record (same pid,
+ * same start time) is still starting it. */
+bool lana_state_starting(json_t *state);
 /* The start time (clock ticks since boot) of a process, 0 when it does not exist. */
 uint64_t lana_pid_start_time(pid_t pid);
 

@@ -74,6 +74,8 @@ int cmd_containers(struct cli *cli, int argc, char **argv)
                         json_t *ec = json_object_get(s, "exit_code");
                         if (json_is_true(json_object_get(s, "running")))
                                 snprintf(status, sizeof status, "running");
+                        else if (json_is_true(json_object_get(s, "starting")))
+                                snprintf(status, sizeof status, "starting");
                         else if (ec)
                                 snprintf(status, sizeof status, "exited (%d)",
                                          (int)json_integer_value(ec));
@@ -164,19 +166,22 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
                         continue;
                 }
                 const char *id = json_string_value(json_object_get(st, "id"));
-                if (lana_state_running(st)) {
+                bool starting = lana_state_starting(st);
+                if (starting || lana_state_running(st)) {
                         if (!force) {
                                 fprintf(stderr,
-                                        "lana-img: rm: container %s is running (use "
+                                        "lana-img: rm: container %s is %s (use "
                                         "-f)\n",
-                                        argv[i]);
+                                        argv[i], starting ? "starting" : "running");
                                 rc = EXIT_FAIL;
                                 json_decref(st);
                                 continue;
                         }
                         pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
                         pid_t mon = (pid_t)json_integer_value(json_object_get(st, "monitor"));
-                        kill(pid, SIGKILL);
+                        /* a container still starting has no pid of its own yet: the lana-img
+                         * starting it goes, and the container with it (PR_SET_PDEATHSIG) */
+                        kill(starting ? mon : pid, SIGKILL);
                         /* the monitor cleans up after the exit; wait for it (bounded). Once
                          * it has exited it may stay a zombie until whatever adopted it reaps
                          * it (1.5-2 s under some inits): lana_pid_start_time() is 0 for a

@@ -360,6 +360,16 @@ static char **json_strv(json_t *a)
         return v;
 }
 
+/* A JSON array of the strings of v, which it frees. */
+static json_t *strv_to_json(char **v)
+{
+        json_t *a = json_array();
+        for (size_t i = 0; v && v[i]; i++)
+                json_array_append_new(a, json_string(v[i]));
+        strv_free(v);
+        return a;
+}
+
 /* ---- the terminal proxy ---- */
 
 static struct termios saved_tio;
@@ -694,16 +704,18 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                         close(nul);
                 }
         }
+        /* the record comes first, before any cgroup exists: should this process be killed
+         * while it starts the container, `rm` finds the directory and every cgroup it may have
+         * made (all the places lana-img would make one; the started container's own replace
+         * them below) */
         struct lana_container *c = NULL;
-        if (r >= 0)
-                r = lana_container_start(&spec, &c, &err);
-
+        json_t *st = NULL;
+        bool recorded = false;
         if (r >= 0) {
-                json_t *st = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:b}", "id", id, "name",
-                                       o.name ? o.name : hostname, "image", image, "pid",
-                                       (json_int_t)lana_container_pid(c), "pid_start",
-                                       (json_int_t)lana_pid_start_time(lana_container_pid(c)),
-                                       "monitor", (json_int_t)getpid(), "dir", cdir, "rm", o.rm);
+                st = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:b}", "id", id, "name",
+                               o.name ? o.name : hostname, "image", image, "monitor",
+                               (json_int_t)getpid(), "monitor_start",
+                               (json_int_t)lana_pid_start_time(getpid()), "dir", cdir, "rm", o.rm);
                 json_t *cmdj = json_array();
                 for (size_t q = 0; pargv[q]; q++)
                         json_array_append_new(cmdj, json_string(pargv[q]));
@@ -716,13 +728,19 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                         json_array_append_new(snapj, json_string(slash ? slash + 1 : lowers[q]));
                 }
                 json_object_set_new(st, "snapshots", snapj);
-                /* should this process die (SIGKILL), `rm` removes the cgroups it made */
-                char **cgs = lana_container_cgroups(c);
-                json_t *cgj = json_array();
-                for (size_t q = 0; cgs[q]; q++)
-                        json_array_append_new(cgj, json_string(cgs[q]));
-                strv_free(cgs);
-                json_object_set_new(st, "cgroups", cgj);
+                json_object_set_new(st, "cgroups", strv_to_json(lana_cgroup_candidates(id)));
+                r = lana_state_write(id, st, &err);
+                recorded = r >= 0;
+        }
+        if (r >= 0)
+                r = lana_container_start(&spec, &c, &err);
+
+        if (r >= 0) {
+                json_object_set_new(st, "pid", json_integer((json_int_t)lana_container_pid(c)));
+                json_object_set_new(
+                        st, "pid_start",
+                        json_integer((json_int_t)lana_pid_start_time(lana_container_pid(c))));
+                json_object_set_new(st, "cgroups", strv_to_json(lana_container_cgroups(c)));
                 if (lana_state_write(id, st, &err) < 0) {
                         /* without a record nothing protects the container's snapshots */
                         lana_container_free(c);
@@ -730,6 +748,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                         lana_error_free(err);
                         err = NULL;
                         json_decref(st);
+                        st = NULL;
+                        lana_state_remove(id);
                         status = LANA_EXIT_RUNTIME;
                         if (o.detach) {
                                 dprintf(ready[1], "%d cannot record the container", status);
@@ -764,7 +784,6 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 } else {
                         (void)lana_state_write(id, st, NULL);
                 }
-                json_decref(st);
         } else {
                 if (err) {
                         status = err->code == -ENOENT && strstr(err->msg, "exec ")
@@ -781,9 +800,12 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                         err = NULL;
                 }
         }
-        /* the container dir goes with --rm, or when it never started */
+        /* the container dir goes with --rm, or when it never started (its record too) */
         if (cdir && (o.rm || r < 0))
                 rm_rf_at(AT_FDCWD, cdir);
+        if (r < 0 && recorded)
+                lana_state_remove(id);
+        json_decref(st);
         if (o.detach && monitor == 0)
                 _exit(status);
 done:

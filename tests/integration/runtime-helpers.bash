@@ -217,6 +217,35 @@ rt_wait_file() {
         return 1
 }
 
+# rt_cgroups_of ID: the container's cgroup directories found on the host, one per line, sorted.
+rt_cgroups_of() {
+        find /sys/fs/cgroup -maxdepth 8 -type d -name "lana-img-$1" | sort
+}
+
+# rt_rm_leaves_nothing ID CGROUPS [-f]: the cgroups outlived their lana-img (else the test
+# proves nothing); `rm` then exits 0 in silence and leaves no cgroup, directory or record.
+rt_rm_leaves_nothing() {
+        local id=$1 cgs=$2 c
+        shift 2
+        for c in $cgs; do
+                [ -d "$c" ] || {
+                        echo "$c went without rm: the test proves nothing"
+                        return 1
+                }
+        done
+        run --separate-stderr rt rm "$@" "$id"
+        assert_status 0
+        assert_eq "$stderr" ""
+        for c in $cgs; do
+                [ ! -e "$c" ] || {
+                        echo "cgroup $c left after rm"
+                        return 1
+                }
+        done
+        [ ! -e "$RT_ROOT/containers/$id" ]
+        assert_eq "$(rt containers --format json | jq length)" 0 "records left"
+}
+
 # rt_field ID FIELD: a field of the record of ID in `containers --format json`.
 rt_field() {
         rt containers --format json | jq -r --arg id "$1" ".[] | select(.id == \$id) | .$2"

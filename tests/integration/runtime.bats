@@ -382,31 +382,57 @@ box-1"
         # the container's cgroups, found on the host (the unified hierarchy for the process, and
         # on a hybrid host the v1 memory hierarchy for the limit), and as its record names them
         local cgs
-        cgs=$(find /sys/fs/cgroup -maxdepth 8 -type d -name "lana-img-$id" | sort)
+        cgs=$(rt_cgroups_of "$id")
         [ -n "$cgs" ]
         assert_eq "$(jq -r '.cgroups[]' "$LANA_IMG_STATE/$id/state.json" | sort)" "$cgs" "cgroups in the record"
         kill -9 "$pid"
         wait "$pid" || true
-        # control: nobody is left to remove the cgroups (the container's init died with its
-        # parent, PR_SET_PDEATHSIG)
-        local c
-        for c in $cgs; do
-                [ -d "$c" ] || {
-                        echo "$c went without rm: the test proves nothing"
-                        return 1
-                }
+        # nobody is left to remove the cgroups (the container's init died with its parent,
+        # PR_SET_PDEATHSIG)
+        rt_rm_leaves_nothing "$id" "$cgs" -f
+}
+
+@test "rm: a lana-img run killed while starting the container (cgroups made, nothing started) leaves nothing after rm" {
+        rt_need_controller memory
+        # stopped right after it made the container's cgroups (test hook), then killed there
+        LANA_IMG_TEST_STOP=container-cgroups "$LANA_IMG" --root "$RT_ROOT" run --memory 32m \
+                "$RT_IMAGE" true >"$WORK/out" 2>"$WORK/err" &
+        local pid=$! i state=
+        for ((i = 0; i < 600; i++)); do
+                state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) || state=gone
+                [ "$state" = T ] || [ "$state" = gone ] || [ "$state" = Z ] && break
+                sleep 0.05
         done
-        run --separate-stderr rt rm -f "$id"
+        [ "$state" = T ] || {
+                kill -9 "$pid" 2>/dev/null
+                echo "run did not stop at the hook (state $state): $(cat "$WORK/err")"
+                return 1
+        }
+        # the record is there before any cgroup, and says the container is starting
+        run --separate-stderr rt containers --format json
         assert_status 0
-        assert_eq "$stderr" ""
-        for c in $cgs; do
-                [ ! -e "$c" ] || {
-                        echo "cgroup $c left after rm"
-                        return 1
-                }
-        done
-        [ ! -e "$RT_ROOT/containers/$id" ]
-        assert_eq "$(rt containers --format json | jq length)" 0 "records left"
+        local id
+        id=$(echo "$output" | jq -r '.[0].id // empty')
+        [ -n "$id" ] || {
+                kill -9 "$pid"
+                echo "no record while the container starts"
+                return 1
+        }
+        assert_eq "$(echo "$output" | jq -r '.[0].starting')" true starting
+        assert_match "$(rt containers | tail -n 1)" " starting "
+        local cgs
+        cgs=$(rt_cgroups_of "$id")
+        [ -n "$cgs" ]
+        # rm without -f refuses a container that is starting
+        run --separate-stderr rt rm "$id"
+        assert_status 1
+        assert_contains "$stderr" "is starting (use -f)"
+        # the start dies half-way
+        kill -9 "$pid"
+        wait "$pid" || true
+        run --separate-stderr rt containers --format json
+        assert_eq "$(echo "$output" | jq -r '.[0].starting')" false "starting, once its lana-img is gone"
+        rt_rm_leaves_nothing "$id" "$cgs"
 }
 
 @test "rm: a record naming a cgroup that is not the container's own is refused, the rest removed" {

@@ -761,3 +761,28 @@ int cgroup_remove_path(const char *path, const char *id, struct lana_error **err
                 return lana_error_set(err, -EBUSY, "cgroup %s: still busy", path);
         return 0;
 }
+
+char **cgroup_candidates(const char *id)
+{
+        _cleanup_(cg_host_release) struct cg_host h = {0};
+        char **v = xnew(char *, CTL_MAX + 2);
+        size_t n = 0;
+        if (!id_valid(id) || parse_mountinfo(&h, NULL) < 0 || parse_proc_cgroup(&h, NULL) < 0)
+                return v;
+        if (h.v2_mount && h.v2_path) {
+                _cleanup_free_ char *parent = parent_dir(h.v2_mount, h.v2_root, h.v2_path);
+                v[n++] = xasprintf("%s/" CG_PREFIX "%s", parent, id);
+        }
+        for (int c = 0; c < CTL_MAX; c++) {
+                if (!h.v1_mount[c] || !h.v1_path[c])
+                        continue;
+                _cleanup_free_ char *parent = parent_dir(h.v1_mount[c], h.v1_root[c], h.v1_path[c]);
+                _cleanup_free_ char *path = xasprintf("%s/" CG_PREFIX "%s", parent, id);
+                bool seen = false; /* co-mounted controllers share one hierarchy */
+                for (size_t k = 0; k < n; k++)
+                        seen = seen || !strcmp(v[k], path);
+                if (!seen)
+                        v[n++] = TAKE_PTR(path);
+        }
+        return v;
+}

@@ -51,6 +51,7 @@
 #include "buf.h"
 #include "fs-util.h"
 #include "runtime-internal.h"
+#include "test-hook.h"
 
 #define STACK_SIZE (256 * 1024)
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -913,6 +914,8 @@ _public_ int lana_container_start(const struct lana_container_spec *s, struct la
                                     .cpu_quota_us = s->cpu_quota_us,
                                     .cpu_period_us = s->cpu_period_us};
         r = cgroup_create(s->id, &lim, &c->cg, err);
+        if (r >= 0)
+                test_stop_point("container-cgroups");
         int sp[2] = {-1, -1};
         if (r >= 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
                 r = lana_error_setsys(err, -errno, "socketpair");
@@ -990,6 +993,11 @@ _public_ int lana_container_start(const struct lana_container_spec *s, struct la
 _public_ char **lana_container_cgroups(const struct lana_container *c)
 {
         return cgroup_paths(c->cg);
+}
+
+_public_ char **lana_cgroup_candidates(const char *id)
+{
+        return cgroup_candidates(id);
 }
 
 _public_ int lana_cgroup_remove(const char *path, const char *id, struct lana_error **err)

@@ -42,6 +42,9 @@ bool cgroup_oom_killed(struct cgroup *cg);
 void cgroup_destroy(struct cgroup *cg);
 /* The absolute paths of the container's cgroup directories, NULL-terminated (strv_free). */
 char **cgroup_paths(const struct cgroup *cg);
+/* Every directory cgroup_create(id, ...) could make, whatever the limits (the unified hierarchy
+ * and each v1 one for memory, pids and cpu), before it is called; NULL-terminated. */
+char **cgroup_candidates(const char *id);
 /* Removes what a lana-img that died left of container id's cgroups: `path` (from the record)
  * must be /sys/fs/cgroup/.../lana-img-<id>; what still runs in it is killed (bounded wait),
  * then it goes with its sub-cgroups. A path already gone is fine. */

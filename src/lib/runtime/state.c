@@ -91,6 +91,16 @@ _public_ bool lana_state_running(json_t *state)
         return lana_pid_start_time(pid) == start && start != 0;
 }
 
+_public_ bool lana_state_starting(json_t *state)
+{
+        if (json_integer_value(json_object_get(state, "pid")) > 0 ||
+            json_object_get(state, "exit_code"))
+                return false;
+        pid_t mon = (pid_t)json_integer_value(json_object_get(state, "monitor"));
+        uint64_t start = (uint64_t)json_integer_value(json_object_get(state, "monitor_start"));
+        return mon > 0 && start != 0 && lana_pid_start_time(mon) == start;
+}
+
 _public_ int lana_state_list(json_t **ret, struct lana_error **err)
 {
         _cleanup_free_ char *root = lana_state_root();
@@ -112,6 +122,7 @@ _public_ int lana_state_list(json_t **ret, struct lana_error **err)
                 if (lana_state_read(de->d_name, &st, NULL) < 0)
                         continue;
                 json_object_set_new(st, "running", json_boolean(lana_state_running(st)));
+                json_object_set_new(st, "starting", json_boolean(lana_state_starting(st)));
                 json_array_append_new(out, st);
         }
         closedir(d);
