@@ -565,12 +565,6 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         /* the bottom layer: the mount points /dev, /proc and /sys */
         if (r >= 0)
                 r = lana_snapshot_skeleton(store, &lowers[nl], &err);
-        /* the overlay is mounted on the container directory itself (in the container's mount
-         * namespace), over its upper and work directories: one directory fewer to make and
-         * remove per run */
-        if (r >= 0 &&
-            (mkdir_p_at(AT_FDCWD, upper, 0755) < 0 || mkdir_p_at(AT_FDCWD, work, 0700) < 0))
-                r = lana_error_setsys(&err, -errno, "create %s", cdir);
 
         /* the process: entrypoint + cmd, docker's rules */
         json_t *icfg = json_object_get(config, "config");
@@ -686,17 +680,10 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 goto done;
         }
         if (r >= 0 && o.detach) {
-                /* the monitor: its own session, output to the container's log */
+                /* the monitor: its own session; output to the container's log once its
+                 * directory exists (below) */
                 close(ready[0]);
                 setsid();
-                _cleanup_free_ char *log = xasprintf("%s/log", cdir);
-                int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-                int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (lfd >= 0 && nul >= 0) {
-                        dup2(nul, 0);
-                        dup2(lfd, 1);
-                        dup2(lfd, 2);
-                }
         } else if (r >= 0 && !o.interactive && !o.tty) {
                 int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 if (nul >= 0) {
@@ -704,10 +691,10 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                         close(nul);
                 }
         }
-        /* the record comes first, before any cgroup exists: should this process be killed
-         * while it starts the container, `rm` finds the directory and every cgroup it may have
-         * made (all the places lana-img would make one; the started container's own replace
-         * them below) */
+        /* the record comes first, before the container's directory and any cgroup exist: should
+         * this process be killed while it starts the container, `rm` finds the directory and
+         * every cgroup it may have made (all the places lana-img would make one; the started
+         * container's own replace them below) */
         struct lana_container *c = NULL;
         json_t *st = NULL;
         bool recorded = false;
@@ -731,6 +718,23 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 json_object_set_new(st, "cgroups", strv_to_json(lana_cgroup_candidates(id)));
                 r = lana_state_write(id, st, &err);
                 recorded = r >= 0;
+        }
+        /* the overlay is mounted on the container directory itself (in the container's mount
+         * namespace), over its upper and work directories: one directory fewer to make and
+         * remove per run */
+        if (r >= 0 &&
+            (mkdir_p_at(AT_FDCWD, upper, 0755) < 0 || mkdir_p_at(AT_FDCWD, work, 0700) < 0))
+                r = lana_error_setsys(&err, -errno, "create %s", cdir);
+        if (r >= 0 && o.detach) {
+                _cleanup_free_ char *log = xasprintf("%s/log", cdir);
+                _cleanup_close_ int lfd =
+                        open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                _cleanup_close_ int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (lfd >= 0 && nul >= 0) {
+                        dup2(nul, 0);
+                        dup2(lfd, 1);
+                        dup2(lfd, 2);
+                }
         }
         if (r >= 0)
                 r = lana_container_start(&spec, &c, &err);
