@@ -442,7 +442,7 @@ box-1"
         # another cgroup (in the unified hierarchy of a hybrid host, else the v2 root)
         local victim=/sys/fs/cgroup/lana-img-not-this-one
         [ -d /sys/fs/cgroup/unified ] && victim=/sys/fs/cgroup/unified/lana-img-not-this-one
-        mkdir "$victim"
+        mkdir -p "$victim"
         local f="$LANA_IMG_STATE/$id/state.json"
         jq --arg v "$victim" '.cgroups = [$v, "/etc", "/sys/fs/cgroup/../../etc/lana-img-\(.id)"]' "$f" >"$f.new"
         mv "$f.new" "$f"
