@@ -27,11 +27,11 @@ int write_file_volatile_at(int dirfd, const char *name, const void *data, size_t
 /* Creates a fresh temp file "name.tmp-XXXXXX" in dirfd; returns the fd and its name. */
 int open_tmpfile_at(int dirfd, const char *prefix, char **ret_name, struct lana_error **err);
 int fsync_dirfd(int dirfd);
-/* mkdir -p relative to dirfd (or absolute). Existing directories are fine. */
 /* The components of `path` joined by single slashes, with no leading or trailing one ("" for the
  * root). A "." component is dropped when `drop_dot`, else refused; ".." is always refused:
  * NULL then. */
 char *path_simplify(const char *path, bool drop_dot);
+/* mkdir -p relative to dirfd (or absolute). Existing directories are fine. */
 int mkdir_p_at(int dirfd, const char *path, mode_t mode);
 /* rm -rf of dirfd/path without following symlinks. Missing path is not an error. */
 int rm_rf_at(int dirfd, const char *path);

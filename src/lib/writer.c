@@ -67,7 +67,7 @@ struct fd_writer {
         struct lana_writer base;
         int fd;
         bool writeback;
-        uint64_t written, flushed; /* bytes written, and handed to writeback */
+        uint64_t flushed; /* bytes handed to writeback */
 };
 
 /* Starting writeback every few MiB spreads the disk writes over the whole stream, so the final
@@ -80,12 +80,12 @@ static int fd_write(struct lana_writer *w, const void *buf, size_t len, struct l
         int r = write_full(f->fd, buf, len);
         if (r < 0)
                 return lana_error_setsys(err, r, "write");
-        f->written += len;
-        if (f->writeback && f->written - f->flushed >= WRITEBACK_STEP) {
+        uint64_t written = w->bytes_in + len; /* bytes_in counts this write once it returns */
+        if (f->writeback && written - f->flushed >= WRITEBACK_STEP) {
                 /* a hint: an error here (a filesystem without it) only loses the overlap */
-                (void)sync_file_range(f->fd, (off64_t)f->flushed,
-                                      (off64_t)(f->written - f->flushed), SYNC_FILE_RANGE_WRITE);
-                f->flushed = f->written;
+                (void)sync_file_range(f->fd, (off64_t)f->flushed, (off64_t)(written - f->flushed),
+                                      SYNC_FILE_RANGE_WRITE);
+                f->flushed = written;
         }
         return 0;
 }

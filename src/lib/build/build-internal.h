@@ -41,7 +41,6 @@ struct plan_layer {
         size_t n, cap;
         /* The build cache's answer for the layer's stat key, asked once before the ELF check
          * (builder.c: probe_cache): */
-        bool probed;
         struct lana_digest stat_key;
         json_t *hit_desc; /* NULL: a miss */
         struct lana_digest hit_diff_id;
@@ -66,12 +65,9 @@ void plan_layer_release(struct plan_layer *l);
 struct plan *plan_free(struct plan *p);
 /* Expands {os} {arch} {variant} {rust_target} {rust_target_gnu} {go_arch} in `in`. */
 int plan_expand(const char *in, const struct lana_platform *p, char **ret);
-/* Checks that an ELF file's machine matches the platform; non-ELF files pass. */
-int elf_check_machine(int fd, const char *what, const struct lana_platform *p,
-                      struct lana_error **err);
-/* elf_check_machine() on every regular file of the plan's layers but those marked elf_known,
- * with up to `jobs` threads, noting each file's machine; the error reported is the one of the
- * earliest failing file in plan order. */
+/* Checks that every ELF file in the plan's layers (but those marked elf_known) is for the
+ * plan's machine, with up to `jobs` threads, noting each file's machine; non-ELF files pass. The
+ * error reported is the one of the earliest failing file in plan order. */
 int plan_check_machines(struct plan *pl, unsigned jobs, struct lana_error **err);
 /* The ELF machines of a checked layer's files, as the cache notes them: {"elf_machines":[...]}
  * sorted and unique; NULL when the layer was not checked. */

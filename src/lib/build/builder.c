@@ -206,31 +206,25 @@ static bool cache_enabled(const struct lana_build_options *o)
         return o->store && o->output == LANA_OUTPUT_STORE && !o->no_cache;
 }
 
-/* Asks the build cache about every layer of the plan by stat key (no reads) before the ELF
- * check, so that a hit whose notes vouch for its binaries is not opened file by file again: a
- * rebuild where nothing changed then reads no file contents at all. */
-static void probe_cache(const struct lana_build_options *o,
-                        const struct lana_compress_profile *prof, struct plan *pl)
+/* Asks the build cache about a layer by stat key, which reads no file contents. The builder does
+ * it before the ELF check, so that a hit whose notes vouch for its binaries is not opened file by
+ * file again: a rebuild where nothing changed then reads no file contents at all. `ps` is the
+ * compression profile string. */
+static void probe_cache(const struct lana_build_options *o, const char *ps,
+                        const struct lana_platform *p, struct plan_layer *l)
 {
-        if (!cache_enabled(o))
+        layer_stat_key(l, ps, o->epoch, &l->stat_key);
+        json_t *notes = NULL;
+        if (lana_store_cache_lookup(o->store, &l->stat_key, &l->hit_desc, &l->hit_diff_id, &notes) <
+            0)
                 return;
-        _cleanup_free_ char *ps = lana_compress_profile_string(prof);
-        for (size_t i = 0; i < pl->n_layers; i++) {
-                struct plan_layer *l = &pl->layers[i];
-                layer_stat_key(l, ps, o->epoch, &l->stat_key);
-                l->probed = true;
-                json_t *notes = NULL;
-                if (lana_store_cache_lookup(o->store, &l->stat_key, &l->hit_desc, &l->hit_diff_id,
-                                            &notes) < 0)
-                        continue;
-                l->elf_known = plan_elf_notes_match(notes, &pl->platform);
-                json_decref(notes);
-        }
+        l->elf_known = plan_elf_notes_match(notes, p);
+        json_decref(notes);
 }
 
-/* Looks the layer up in the build cache: first by stat key (no reads; probe_cache() may have
- * asked already), then, for a layer built before from the same place, by content key. Fills
- * lo->keys for recording after a miss. */
+/* Serves the layer from the build cache: its stat key's hit (probe_cache()), or else, for a
+ * layer built before from the same place, a hit by content key. Fills lo's keys for recording
+ * after a miss. */
 static int cached_layer(const struct lana_build_options *o, const struct lana_spec *s,
                         const struct plan_layer *l, const struct lana_compress_profile *prof,
                         const char *platform, struct layer_out *lo, bool *ret_hit,
@@ -239,43 +233,35 @@ static int cached_layer(const struct lana_build_options *o, const struct lana_sp
         *ret_hit = false;
         if (!cache_enabled(o))
                 return 0;
-        _cleanup_free_ char *ps = lana_compress_profile_string(prof);
         double t0 = now_seconds();
-        json_t *desc = NULL;
-        bool hit;
-        if (l->probed) {
-                lo->stat_key = l->stat_key;
-                hit = l->hit_desc != NULL;
-                if (hit) {
-                        desc = json_incref(l->hit_desc);
-                        lo->diff_id = l->hit_diff_id;
-                }
-        } else {
-                layer_stat_key(l, ps, o->epoch, &lo->stat_key);
-                hit = lana_store_cache_lookup(o->store, &lo->stat_key, &desc, &lo->diff_id, NULL) ==
-                      0;
-        }
+        lo->stat_key = l->stat_key;
+        json_t *desc = json_incref(l->hit_desc);
+        bool hit = desc != NULL;
+        if (hit)
+                lo->diff_id = l->hit_diff_id;
         int r = 0;
-        json_t *notes = plan_layer_elf_notes(l);
+        /* an entry found by content, or one from before the notes, is recorded again under the
+         * stat key with what the ELF check saw (nothing for a layer it did not read) */
+        bool record = false;
         layer_slot(s->path, l->name, platform, &lo->slot);
         if (!hit && lana_store_cache_slot_known(o->store, &lo->slot)) {
+                _cleanup_free_ char *ps = lana_compress_profile_string(prof);
                 r = layer_content_key(l, ps, o->epoch, &lo->content_key, err);
-                if (r < 0) {
-                        json_decref(notes);
+                if (r < 0)
                         return r;
-                }
                 lo->have_content_key = true;
                 hit = lana_store_cache_lookup(o->store, &lo->content_key, &desc, &lo->diff_id,
                                               NULL) == 0;
-                if (hit)
-                        r = lana_store_cache_record(o->store, &lo->stat_key, desc, &lo->diff_id,
-                                                    notes, err);
-        } else if (hit && notes && !l->elf_known) {
-                /* an entry from before the notes: the check read the files, keep what it saw */
+                record = hit;
+        } else if (hit && l->elf_checked && !l->elf_known) {
+                record = true;
+        }
+        if (record) {
+                json_t *notes = plan_layer_elf_notes(l);
                 r = lana_store_cache_record(o->store, &lo->stat_key, desc, &lo->diff_id, notes,
                                             err);
+                json_decref(notes);
         }
-        json_decref(notes);
         if (!hit || r < 0) {
                 json_decref(desc);
                 return r;
@@ -770,6 +756,7 @@ _public_ int lana_build(const struct lana_build_options *o, struct lana_build_re
         struct base *bases = NULL;
         struct lana_layout *out = NULL;
         char *tmpdir = NULL;
+        char *ps = NULL;
         json_t *descs = json_array(), *top = NULL;
         struct lana_compress_profile prof;
 
@@ -790,14 +777,18 @@ _public_ int lana_build(const struct lana_build_options *o, struct lana_build_re
         plans = xnew(struct plan *, nplat);
         bases = xnew(struct base, nplat);
         unsigned jobs = o->jobs ? o->jobs : (unsigned)MAX(1L, sysconf(_SC_NPROCESSORS_ONLN));
+        /* the compression profile as the cache keys name it; NULL: no cache */
+        ps = cache_enabled(o) ? lana_compress_profile_string(&prof) : NULL;
         for (size_t i = 0; r >= 0 && i < nplat; i++) {
                 r = plan_platform(s, &plats[i], &plans[i], err);
-                if (r >= 0) {
-                        probe_cache(o, &prof, plans[i]);
+                for (size_t k = 0; r >= 0 && ps && k < plans[i]->n_layers; k++)
+                        probe_cache(o, ps, &plats[i], &plans[i]->layers[k]);
+                if (r >= 0)
                         r = plan_check_machines(plans[i], jobs, err);
-                }
                 if (r >= 0)
                         r = load_base(o, s, &plats[i], &bases[i], err);
+                if (r >= 0 && ps && bases[i].is_rootfs)
+                        probe_cache(o, ps, &plats[i], &bases[i].rootfs);
         }
         if (r >= 0)
                 r = open_output(o, &out, &tmpdir, err);
@@ -843,6 +834,7 @@ _public_ int lana_build(const struct lana_build_options *o, struct lana_build_re
                 ret->refs = TAKE_PTR(refs);
         }
 out:
+        free(ps);
         json_decref(top);
         json_decref(descs);
         lana_layout_free(out);

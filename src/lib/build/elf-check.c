@@ -48,7 +48,8 @@ static const char *machine_name(int m)
 /* offset of e_machine in both ELF classes: e_ident[16], e_type (2 bytes) */
 #define ELF_MACHINE_OFFSET 18
 
-/* The check itself; *ret_machine gets e_machine, 0 for a file that is not ELF. */
+/* Checks that an ELF file's machine matches the platform (non-ELF files pass); *ret_machine
+ * gets e_machine, 0 for a file that is not ELF. */
 static int check_fd(int fd, const char *what, const struct lana_platform *p, int *ret_machine,
                     struct lana_error **err)
 {
@@ -73,13 +74,6 @@ static int check_fd(int fd, const char *what, const struct lana_platform *p, int
                         machine_name(machine), lana_platform_format(p, buf, sizeof buf));
         }
         return 0;
-}
-
-int elf_check_machine(int fd, const char *what, const struct lana_platform *p,
-                      struct lana_error **err)
-{
-        int machine;
-        return check_fd(fd, what, p, &machine, err);
 }
 
 struct check_run {

@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lana/runtime.h"
 #include "alloc.h"
 #include "fs-util.h"
 #include "runtime-internal.h"
@@ -731,7 +732,7 @@ char **cgroup_paths(const struct cgroup *cg)
         return v;
 }
 
-int cgroup_remove_path(const char *path, const char *id, struct lana_error **err)
+_public_ int lana_cgroup_remove(const char *path, const char *id, struct lana_error **err)
 {
         _cleanup_free_ char *name = xasprintf(CG_PREFIX "%s", id ? id : "");
         const char *slash = strrchr(path, '/');
@@ -746,23 +747,26 @@ int cgroup_remove_path(const char *path, const char *id, struct lana_error **err
         if (pfd < 0)
                 return errno == ENOENT ? 0
                                        : lana_error_setsys(err, -errno, "cgroup: open %s", parent);
-        _cleanup_close_ int dfd =
-                openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
                 return errno == ENOENT ? 0
                                        : lana_error_setsys(err, -errno, "cgroup: open %s", path);
-        bool v2 = file_exists_at(dfd, "cgroup.controllers");
-        int64_t deadline = now_ns() + CG_KILL_TIMEOUT_NS;
-        while (kill_tree(dfd, v2, 0) > 0 && now_ns() < deadline)
-                sleep_ns(CG_POLL_NS);
-        closep(&dfd);
-        rmdir_tree(pfd, name, 0);
-        if (faccessat(pfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        /* the teardown a running lana-img would have done, on a cgroup of one directory */
+        struct cgroup *cg = xnew(struct cgroup, 1);
+        cg->name = TAKE_PTR(name);
+        cg->dirs[0] = (struct cg_dir){.path = xstrdup(path),
+                                      .pfd = fcntl(pfd, F_DUPFD_CLOEXEC, 3),
+                                      .dfd = dfd,
+                                      .v2 = file_exists_at(dfd, "cgroup.controllers")};
+        cg->n_dirs = 1;
+        _cleanup_free_ char *base = xstrdup(slash + 1);
+        cgroup_destroy(cg);
+        if (faccessat(pfd, base, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 return lana_error_set(err, -EBUSY, "cgroup %s: still busy", path);
         return 0;
 }
 
-char **cgroup_candidates(const char *id)
+_public_ char **lana_cgroup_candidates(const char *id)
 {
         _cleanup_(cg_host_release) struct cg_host h = {0};
         char **v = xnew(char *, CTL_MAX + 2);

@@ -995,16 +995,6 @@ _public_ char **lana_container_cgroups(const struct lana_container *c)
         return cgroup_paths(c->cg);
 }
 
-_public_ char **lana_cgroup_candidates(const char *id)
-{
-        return cgroup_candidates(id);
-}
-
-_public_ int lana_cgroup_remove(const char *path, const char *id, struct lana_error **err)
-{
-        return cgroup_remove_path(path, id, err);
-}
-
 _public_ pid_t lana_container_pid(const struct lana_container *c)
 {
         return c->pid;

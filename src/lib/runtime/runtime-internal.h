@@ -42,13 +42,7 @@ bool cgroup_oom_killed(struct cgroup *cg);
 void cgroup_destroy(struct cgroup *cg);
 /* The absolute paths of the container's cgroup directories, NULL-terminated (strv_free). */
 char **cgroup_paths(const struct cgroup *cg);
-/* Every directory cgroup_create(id, ...) could make, whatever the limits (the unified hierarchy
- * and each v1 one for memory, pids and cpu), before it is called; NULL-terminated. */
-char **cgroup_candidates(const char *id);
-/* Removes what a lana-img that died left of container id's cgroups: `path` (from the record)
- * must be /sys/fs/cgroup/.../lana-img-<id>; what still runs in it is killed (bounded wait),
- * then it goes with its sub-cgroups. A path already gone is fine. */
-int cgroup_remove_path(const char *path, const char *id, struct lana_error **err);
+/* lana_cgroup_candidates() and lana_cgroup_remove() (lana/runtime.h) live in cgroup.c too. */
 
 /* ---- seccomp (seccomp.c) ----
  * The default profile is equivalent to Docker's default: an allowlist of syscalls (default

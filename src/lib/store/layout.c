@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "alloc.h"
 #include "fs-util.h"
 #include "store-internal.h"
+#include "test-hook.h"
 
 #define OCI_LAYOUT_JSON "{\"imageLayoutVersion\":\"1.0.0\"}"
 
@@ -146,7 +146,7 @@ static int stop_write(struct lana_writer *w, const void *buf, size_t len, struct
         if (r < 0)
                 return r;
         if (w->bytes_in + len >= s->at && !__atomic_exchange_n(&stop_fired, true, __ATOMIC_SEQ_CST))
-                (void)kill(getpid(), SIGSTOP);
+                test_stop_self();
         return 0;
 }
 
