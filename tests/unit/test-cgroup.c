@@ -3,9 +3,12 @@
  * kernel enforces (in whichever hierarchy applied them), the kernel then enforces them (a child
  * touching twice its memory limit is OOM-killed and reported as such, a fork loop stops below
  * the pids limit), a process added is listed in every cgroup, and destroy kills what is left and
- * removes every directory, sub-cgroups included. Needs root and a writable /sys/fs/cgroup;
- * elsewhere those cases skip with the reason. The directories are located here independently of
- * cgroup.c, from /proc/self/cgroup and the conventional mount points.
+ * removes every directory, sub-cgroups included. Needs root and a writable cgroup hierarchy.
+ *
+ * Hosts differ (pure v2, hybrid v1 + unified, pure v1; controllers delegated or not; swap
+ * accounted or not): each case first finds out, here and independently of cgroup.c (from
+ * /proc/self/cgroup and the conventional mount points), whether the host offers what it needs,
+ * and skips with the precise reason when it does not. What the host offers must then work.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +32,8 @@
 
 #include <cmocka.h>
 
+#include "tap-skip.h"
+
 #include "../../src/lib/runtime/runtime-internal.h"
 
 #ifndef CGROUP_SUPER_MAGIC
@@ -40,108 +45,30 @@
 
 #define MiB (1024 * 1024)
 
-static const char *root_missing(void)
-{
-        static char why[128];
-        if (geteuid() != 0)
-                return "needs root (creates cgroups)";
-        if (access("/sys/fs/cgroup", W_OK) != 0) {
-                snprintf(why, sizeof why, "/sys/fs/cgroup is not writable: %s", strerror(errno));
-                return why;
-        }
-        return NULL;
-}
-
-static bool need_root(void)
-{
-        const char *why = root_missing();
-        if (why)
-                fprintf(stderr, "# skipped: %s\n", why);
-        return !why;
-}
-#define REQUIRE_ROOT()                                                                             \
-        do {                                                                                       \
-                if (!need_root()) {                                                                \
-                        skip();                                                                    \
-                        return;                                                                    \
-                }                                                                                  \
-        } while (0)
-
 static bool is_cgroup2(const char *path)
 {
         struct statfs sf;
         return statfs(path, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
 }
 
-/* ---- locating the container's directories without cgroup.c ---- */
+static bool is_cgroup1(const char *path)
+{
+        struct statfs sf;
+        return statfs(path, &sf) == 0 && sf.f_type == CGROUP_SUPER_MAGIC;
+}
 
-struct dirs {
-        char *v2;     /* unified hierarchy, NULL when not mounted */
-        char *v1[3];  /* memory, pids, cpu */
-        char *all[8]; /* every candidate, for the existence checks */
-        int n;
-};
-enum { V1_MEMORY, V1_PIDS, V1_CPU };
-static const char *const v1_name[] = {"memory", "pids", "cpu"};
-
-static bool has_ctl(const char *list, const char *w)
+/* True when the list `list`, separated by any of `seps`, holds the word `w`. */
+static bool has_word(const char *list, const char *w, const char *seps)
 {
         size_t wl = strlen(w);
         for (const char *p = list; *p;) {
-                size_t n = strcspn(p, ",");
+                size_t n = strcspn(p, seps);
                 if (n == wl && !memcmp(p, w, wl))
                         return true;
                 p += n;
-                p += *p == ',';
+                p += strspn(p, seps);
         }
         return false;
-}
-
-static void dirs_find(struct dirs *d, const char *id)
-{
-        memset(d, 0, sizeof *d);
-        FILE *f = fopen("/proc/self/cgroup", "re");
-        assert_non_null(f);
-        char line[4096];
-        while (fgets(line, sizeof line, f)) {
-                line[strcspn(line, "\n")] = 0;
-                char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-                if (!c2)
-                        continue;
-                *c1 = *c2 = 0;
-                const char *ctls = c1 + 1, *path = c2 + 1;
-                if (!strcmp(path, "/"))
-                        path = "";
-                char *p = NULL;
-                if (!strcmp(line, "0")) {
-                        const char *base = is_cgroup2("/sys/fs/cgroup") ? "/sys/fs/cgroup"
-                                           : is_cgroup2("/sys/fs/cgroup/unified")
-                                                   ? "/sys/fs/cgroup/unified"
-                                                   : NULL;
-                        if (!base)
-                                continue;
-                        assert_true(asprintf(&p, "%s%s/lana-img-%s", base, path, id) > 0);
-                        d->v2 = p;
-                } else {
-                        for (int c = 0; c < 3; c++) {
-                                if (!has_ctl(ctls, v1_name[c]))
-                                        continue;
-                                assert_true(asprintf(&p, "/sys/fs/cgroup/%s%s/lana-img-%s", ctls,
-                                                     path, id) > 0);
-                                d->v1[c] = p;
-                                d->all[d->n++] = p;
-                        }
-                        continue;
-                }
-                d->all[d->n++] = p;
-        }
-        fclose(f);
-}
-
-static void dirs_free(struct dirs *d)
-{
-        for (int i = 0; i < d->n; i++)
-                free(d->all[i]);
 }
 
 static char *join(const char *dir, const char *file)
@@ -160,23 +87,219 @@ static bool exists(const char *dir, const char *file)
         return ok;
 }
 
-/* The first line of dir/file, or "" when it cannot be read. */
-static const char *read_line(const char *dir, const char *file)
+/* The first line of dir/file, or "" when it cannot be read (into the caller's buffer). */
+static const char *read_line_into(const char *dir, const char *file, char *buf, size_t len)
 {
-        static char buf[4096];
         buf[0] = 0;
-        if (!dir)
+        if (!dir || !*dir)
                 return buf;
         char *p = join(dir, file);
         FILE *f = fopen(p, "re");
         free(p);
         if (!f)
                 return buf;
-        if (!fgets(buf, sizeof buf, f))
+        if (!fgets(buf, (int)len, f))
                 buf[0] = 0;
         fclose(f);
         buf[strcspn(buf, "\n")] = 0;
         return buf;
+}
+
+static const char *read_line(const char *dir, const char *file)
+{
+        static char buf[4096];
+        return read_line_into(dir, file, buf, sizeof buf);
+}
+
+/* ---- what the host offers, found without cgroup.c ---- */
+
+enum { V1_MEMORY, V1_PIDS, V1_CPU };
+static const char *const v1_name[] = {"memory", "pids", "cpu"};
+
+/* The caller's own cgroup in the unified hierarchy and in the v1 hierarchy of each controller,
+ * at the conventional mount points (cgroup2 at /sys/fs/cgroup or /sys/fs/cgroup/unified, v1 at
+ * /sys/fs/cgroup/<controllers>), as /proc/self/cgroup names it; "" where there is none. */
+struct host {
+        char v2[2048];
+        bool v2_root; /* the caller sits in the root of the unified hierarchy */
+        char v1[3][2048];
+};
+
+static void host_find(struct host *h)
+{
+        memset(h, 0, sizeof *h);
+        FILE *f = fopen("/proc/self/cgroup", "re");
+        assert_non_null(f);
+        char line[4096];
+        while (fgets(line, sizeof line, f)) {
+                line[strcspn(line, "\n")] = 0;
+                char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+                if (!c2)
+                        continue;
+                *c1 = *c2 = 0;
+                const char *ctls = c1 + 1, *path = c2 + 1;
+                bool top = !strcmp(path, "/");
+                if (top)
+                        path = "";
+                if (!strcmp(line, "0") && !*ctls) {
+                        const char *base = is_cgroup2("/sys/fs/cgroup") ? "/sys/fs/cgroup"
+                                           : is_cgroup2("/sys/fs/cgroup/unified")
+                                                   ? "/sys/fs/cgroup/unified"
+                                                   : NULL;
+                        if (base) {
+                                snprintf(h->v2, sizeof h->v2, "%s%s", base, path);
+                                h->v2_root = top;
+                        }
+                        continue;
+                }
+                /* a hierarchy that is not mounted where convention puts it is not used */
+                char mnt[1024];
+                snprintf(mnt, sizeof mnt, "/sys/fs/cgroup/%s", ctls);
+                if (!is_cgroup1(mnt))
+                        continue;
+                for (int c = 0; c < 3; c++)
+                        if (has_word(ctls, v1_name[c], ","))
+                                snprintf(h->v1[c], sizeof h->v1[c], "%s%s", mnt, path);
+        }
+        fclose(f);
+}
+
+static const char *root_missing(void)
+{
+        static char why[2200];
+        if (geteuid() != 0)
+                return "needs root (creates cgroups)";
+        struct host h;
+        host_find(&h);
+        const char *dir = *h.v2 ? h.v2 : NULL;
+        for (int c = 0; !dir && c < 3; c++)
+                if (*h.v1[c])
+                        dir = h.v1[c];
+        if (!dir)
+                return "no cgroup hierarchy here: neither cgroup2 at /sys/fs/cgroup or "
+                       "/sys/fs/cgroup/unified nor a v1 memory, pids or cpu hierarchy in "
+                       "/proc/self/cgroup";
+        if (access(dir, W_OK) != 0) {
+                snprintf(why, sizeof why, "the caller's cgroup %s is not writable: %s", dir,
+                         strerror(errno));
+                return why;
+        }
+        return NULL;
+}
+
+#define REQUIRE_ROOT()                                                                             \
+        do {                                                                                       \
+                const char *why_ = root_missing();                                                 \
+                if (why_)                                                                          \
+                        UNIT_SKIP("%s", why_);                                                     \
+        } while (0)
+
+/* NULL when a limit of controller `c` can be applied here (the unified hierarchy offers it to
+ * the caller's children, or a v1 hierarchy of it is mounted and writable), else why not. */
+static const char *ctl_missing(int c)
+{
+        static char why[4][2600];
+        char *w = why[c];
+        struct host h;
+        host_find(&h);
+        const char *name = v1_name[c];
+        char avail[1024], sub[1024], procs[64];
+        const char *v2_why = "no unified hierarchy";
+        char v2_buf[2300];
+        if (*h.v2) {
+                read_line_into(h.v2, "cgroup.controllers", avail, sizeof avail);
+                read_line_into(h.v2, "cgroup.subtree_control", sub, sizeof sub);
+                read_line_into(h.v2, "cgroup.procs", procs, sizeof procs);
+                if (has_word(avail, name, " ")) {
+                        /* enabling it for children needs a cgroup without processes (or the
+                         * root): the "no internal processes" rule */
+                        if (h.v2_root || has_word(sub, name, " ") || !*procs)
+                                return NULL;
+                        snprintf(v2_buf, sizeof v2_buf,
+                                 "%s cannot be enabled in %s/cgroup.subtree_control (the cgroup "
+                                 "holds processes and is not the root)",
+                                 name, h.v2);
+                } else {
+                        snprintf(v2_buf, sizeof v2_buf, "%s not in %s/cgroup.controllers", name,
+                                 h.v2);
+                }
+                v2_why = v2_buf;
+        }
+        if (!*h.v1[c]) {
+                snprintf(w, sizeof why[c],
+                         "no %s controller for the caller: v2: %s; v1: no %s "
+                         "hierarchy",
+                         name, v2_why, name);
+                return w;
+        }
+        if (access(h.v1[c], W_OK) != 0) {
+                snprintf(w, sizeof why[c], "the v1 %s cgroup %s is not writable: %s", name, h.v1[c],
+                         strerror(errno));
+                return w;
+        }
+        if (c == V1_CPU && !exists(h.v1[c], "cpu.cfs_quota_us")) {
+                snprintf(w, sizeof why[c],
+                         "no CFS bandwidth control in this kernel "
+                         "(CONFIG_CFS_BANDWIDTH): %s has no cpu.cfs_quota_us",
+                         h.v1[c]);
+                return w;
+        }
+        return NULL;
+}
+
+#define REQUIRE_CTL(c)                                                                             \
+        do {                                                                                       \
+                const char *why_ = ctl_missing(c);                                                 \
+                if (why_)                                                                          \
+                        UNIT_SKIP("%s", why_);                                                     \
+        } while (0)
+
+/* True when the kernel has swap space in use: a memory limit then only pushes the excess to swap
+ * unless the memory cgroup can limit swap too. */
+static bool swap_on(void)
+{
+        FILE *f = fopen("/proc/swaps", "re");
+        if (!f)
+                return false;
+        char line[512];
+        int n = 0;
+        while (fgets(line, sizeof line, f))
+                n++;
+        fclose(f);
+        return n > 1; /* a header line, then one line per swap area */
+}
+
+/* ---- the container's directories ---- */
+
+struct dirs {
+        char *v2;     /* unified hierarchy, NULL when not mounted */
+        char *v1[3];  /* memory, pids, cpu */
+        char *all[8]; /* every candidate, for the existence checks */
+        int n;
+};
+
+static void dirs_find(struct dirs *d, const char *id)
+{
+        memset(d, 0, sizeof *d);
+        struct host h;
+        host_find(&h);
+        char *p = NULL;
+        if (*h.v2) {
+                assert_true(asprintf(&p, "%s/lana-img-%s", h.v2, id) > 0);
+                d->v2 = d->all[d->n++] = p;
+        }
+        for (int c = 0; c < 3; c++) {
+                if (!*h.v1[c])
+                        continue;
+                assert_true(asprintf(&p, "%s/lana-img-%s", h.v1[c], id) > 0);
+                d->v1[c] = d->all[d->n++] = p;
+        }
+}
+
+static void dirs_free(struct dirs *d)
+{
+        for (int i = 0; i < d->n; i++)
+                free(d->all[i]);
 }
 
 static bool procs_has(const char *dir, pid_t pid)
@@ -398,6 +521,9 @@ static void test_invalid_id(void **state)
 static void test_limits_and_membership(void **state)
 {
         REQUIRE_ROOT();
+        REQUIRE_CTL(V1_MEMORY);
+        REQUIRE_CTL(V1_PIDS);
+        REQUIRE_CTL(V1_CPU);
         struct fx *f = *state;
         struct cgroup_limits lim = {.memory_bytes = 32 * MiB,
                                     .pids = 20,
@@ -466,8 +592,18 @@ static void test_oom(void **state)
 {
         REQUIRE_ROOT();
         struct fx *f = *state;
+        REQUIRE_CTL(V1_MEMORY);
         struct cgroup_limits lim = {.memory_bytes = 32 * MiB};
         create(f, "oom", &lim);
+        /* with swap that the cgroup cannot limit, the excess is swapped out, not OOM-killed */
+        struct dirs *d = &f->d;
+        bool mem_v2 = !strcmp(read_line(d->v2, "memory.max"), "33554432");
+        const char *swap_file = mem_v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes";
+        const char *mem_dir = mem_v2 ? d->v2 : d->v1[V1_MEMORY];
+        if (swap_on() && !exists(mem_dir, swap_file))
+                UNIT_SKIP("swap is on and %s has no %s (swap accounting is off): a child over the "
+                          "memory limit is swapped out, never OOM-killed",
+                          mem_dir, swap_file);
 
         /* below the limit: lives, and nothing is reported */
         struct gated g = spawn_gated(f, child_eat, 8);
@@ -495,6 +631,7 @@ static void test_pids_limit(void **state)
 {
         REQUIRE_ROOT();
         struct fx *f = *state;
+        REQUIRE_CTL(V1_PIDS);
         struct cgroup_limits lim = {.pids = 20};
         create(f, "pids", &lim);
 
@@ -531,6 +668,8 @@ static void test_destroy_kills_leftovers(void **state)
 {
         REQUIRE_ROOT();
         struct fx *f = *state;
+        REQUIRE_CTL(V1_MEMORY);
+        REQUIRE_CTL(V1_PIDS);
         struct cgroup_limits lim = {.memory_bytes = 64 * MiB, .pids = 50};
         create(f, "kill", &lim);
         struct dirs *d = &f->d;
@@ -579,6 +718,7 @@ static void test_same_id_twice(void **state)
 {
         REQUIRE_ROOT();
         struct fx *f = *state;
+        REQUIRE_CTL(V1_PIDS);
         struct cgroup_limits lim = {.pids = 10};
         create(f, "twice", &lim);
         struct cgroup *cg2 = NULL;
@@ -605,12 +745,15 @@ static void test_unsupported_limit(void **state)
 {
         REQUIRE_ROOT();
         struct fx *f = *state;
-        struct statfs sf;
-        if (statfs("/sys/fs/cgroup/pids", &sf) != 0 || sf.f_type != CGROUP_SUPER_MAGIC) {
-                fprintf(stderr, "# skipped: no v1 pids hierarchy at /sys/fs/cgroup/pids to hide\n");
-                skip();
-                return;
-        }
+        REQUIRE_CTL(V1_MEMORY);
+        if (!is_cgroup1("/sys/fs/cgroup/pids"))
+                UNIT_SKIP("no v1 pids hierarchy at /sys/fs/cgroup/pids to hide");
+        struct host h;
+        host_find(&h);
+        if (*h.v2 && has_word(read_line(h.v2, "cgroup.controllers"), "pids", " "))
+                UNIT_SKIP("the unified hierarchy offers pids too (%s/cgroup.controllers): hiding "
+                          "the v1 hierarchy would not make the limit inapplicable",
+                          h.v2);
         snprintf(f->id, sizeof f->id, "t%d-nopids", (int)getpid());
         struct gated g = {.go = -1};
         g.pid = fork();
@@ -659,42 +802,7 @@ static int run(void)
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
 
-/* cmocka 1.1.5 reports a skip() in TAP as "not ok N # SKIP", which TAP consumers (meson) count
- * as a failure; when tests are going to skip, the run happens in a child whose TAP lines are
- * passed on with that one form corrected to "ok N # SKIP". */
-static int run_fixing_skips(void)
-{
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return run();
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid < 0)
-                return run();
-        if (pid == 0) {
-                dup2(p[1], STDOUT_FILENO);
-                int r = run();
-                fflush(stdout);
-                _exit(r & 0xff);
-        }
-        close(p[1]);
-        FILE *in = fdopen(p[0], "r");
-        char line[4096];
-        while (in && fgets(line, sizeof line, in)) {
-                if (!strncmp(line, "not ok ", 7) && strstr(line, "# SKIP"))
-                        fputs(line + 4, stdout);
-                else
-                        fputs(line, stdout);
-        }
-        if (in)
-                fclose(in);
-        int st;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                ;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-}
-
 int main(void)
 {
-        return root_missing() ? run_fixing_skips() : run();
+        return unit_run_fixing_skips(run);
 }
