@@ -13,6 +13,9 @@
 #   teardown() { rt_teardown; }
 #
 # Every container test needs root (namespaces, overlay, cgroups): rt_setup skips when not root.
+# What the kernel offers is probed once, on the host, before any container runs
+# (rt_kernel_missing, rt_probe_overlay): a kernel without what every container needs makes every
+# test skip with the reason, one without an optional feature only the tests that need it.
 
 RT_IMAGE=lana-img-tests/runtime:busybox
 RT_FIXTURES="$BATS_TEST_DIRNAME/fixtures"
@@ -35,6 +38,18 @@ rt_setup_file() {
                 RT_SKIP=$(printf '%s' "$why" | tail -n 3 | tr '\n' ' ')
                 echo "# runtime image not built: $RT_SKIP" >&3
         fi
+        export RT_HOST_PROBE="$RT_DIR/ctx/root/bin/probe"
+        export RT_OVERLAY_SKIP= RT_VOLATILE_SKIP=
+        if [ -z "$RT_SKIP" ] && [ "$(id -u)" = 0 ]; then
+                why=$(rt_kernel_missing)
+                if [ -n "$why" ]; then
+                        RT_SKIP=$(printf '%s' "$why" | tr '\n' ' ')
+                        echo "# not run here: $RT_SKIP" >&3
+                fi
+                rt_probe_overlay
+                [ -z "$RT_OVERLAY_SKIP$RT_VOLATILE_SKIP" ] ||
+                        echo "# ${RT_OVERLAY_SKIP:-$RT_VOLATILE_SKIP}" >&3
+        fi
         export RT_SKIP
         # --init execs lana-init from $LANA_IMG_INIT or next to the lana-img binary
         export RT_INIT_SKIP=
@@ -42,6 +57,73 @@ rt_setup_file() {
                 RT_INIT_SKIP="lana-init was not built next to $LANA_IMG (ninja -C $(dirname "$LANA_IMG") lana-init)"
                 echo "# $RT_INIT_SKIP" >&3
         fi
+}
+
+# ---- what the kernel offers ----
+
+# rt_kernel_missing: what every container needs from the kernel and this one lacks, one reason a
+# line (nothing when all is there). Asked on the host with the static probe, whose probes only
+# ask whether a call exists; the namespaces with unshare(1).
+rt_kernel_missing() {
+        local out line
+        if ! out=$("$RT_HOST_PROBE" seccomp-filter openat2 mount_setattr 2>&1); then
+                echo "the static probe does not run on this host: $out"
+                return 0
+        fi
+        while IFS= read -r line; do
+                case $line in
+                "seccomp-filter: EFAULT" | "openat2: OK" | "mount_setattr: EBADF") ;;
+                seccomp-filter:*)
+                        echo "this kernel loads no seccomp filters (CONFIG_SECCOMP_FILTER; probe: ${line#*: }), and every container gets one" ;;
+                openat2:*)
+                        echo "this kernel has no openat2 (Linux 5.6+; probe: ${line#*: }), with which run resolves every mount target" ;;
+                mount_setattr:*)
+                        echo "this kernel has no mount_setattr (Linux 5.12+; probe: ${line#*: }), with which run restricts its binds" ;;
+                *) echo "unexpected probe answer: $line" ;;
+                esac
+        done <<<"$out"
+        if command -v unshare >/dev/null &&
+                ! out=$(unshare --pid --fork --mount --uts --ipc --net --cgroup true 2>&1); then
+                echo "the kernel refuses the namespaces every container gets (pid, mount, UTS, IPC, network, cgroup): $out"
+        fi
+        return 0
+}
+
+# rt_probe_overlay: can an overlay be mounted with its upper directory on the store's file system
+# (run falls back to copying the layers when not), and does the kernel take its "volatile"
+# option (Linux 5.10+; run drops it when not)? Sets RT_OVERLAY_SKIP and RT_VOLATILE_SKIP to the
+# reason when not. Mounted in a private mount namespace of its own, gone when unshare returns.
+rt_probe_overlay() {
+        local d="$RT_DIR/overlay-probe" err opt
+        RT_OVERLAY_SKIP= RT_VOLATILE_SKIP=
+        for opt in "" ",volatile"; do
+                rm -rf "$d"
+                mkdir -p "$d/lower" "$d/upper" "$d/work" "$d/merged"
+                if ! err=$(unshare -m mount -t overlay overlay \
+                        -o "lowerdir=$d/lower,upperdir=$d/upper,workdir=$d/work$opt" "$d/merged" 2>&1); then
+                        err=$(printf '%s' "$err" | head -n 1)
+                        if [ -z "$opt" ]; then
+                                RT_OVERLAY_SKIP="overlayfs cannot be mounted with its upper directory on this store's file system ($(stat -f -c %T "$RT_DIR")): $err; run copies the layers instead"
+                                break
+                        fi
+                        RT_VOLATILE_SKIP="this kernel refuses the overlay option volatile (Linux 5.10+): $err"
+                fi
+        done
+        rm -rf "$d"
+        export RT_OVERLAY_SKIP RT_VOLATILE_SKIP
+}
+
+# rt_need_overlay: skips when run cannot mount an overlay here (it copies the layers instead).
+rt_need_overlay() {
+        [ -z "$RT_OVERLAY_SKIP" ] || skip "$RT_OVERLAY_SKIP"
+}
+
+# rt_caps_held HEX: HEX (a capability mask) limited to what lana-img itself holds here (this
+# shell's permitted set: a container never gets more), as /proc/PID/status prints it.
+rt_caps_held() {
+        local prm
+        prm=$(awk '/^CapPrm/ { print $2 }' "/proc/$$/status")
+        printf '%016x' $((0x$1 & 0x$prm))
 }
 
 # rt_need_init: skips when --init has no lana-init to run.
@@ -133,18 +215,94 @@ rt_run() {
         run "${expect[@]}" --separate-stderr "$LANA_IMG" --root "$RT_ROOT" run --rm "$@"
 }
 
-# rt_need_controller NAME: skips unless the host offers the cgroup controller (v1 hierarchy or in
-# the unified cgroup.controllers).
-rt_need_controller() {
-        local c=$1
-        if awk -v c="$c" '$1 == c && $4 == 1 { found = 1 } END { exit !found }' /proc/cgroups 2>/dev/null; then
-                return 0
-        fi
-        local f
-        for f in /sys/fs/cgroup/cgroup.controllers /sys/fs/cgroup/unified/cgroup.controllers; do
-                [ -r "$f" ] && grep -qw "$c" "$f" && return 0
+# rt_cgroup_v1_mount NAME: the mount point of the v1 hierarchy holding controller NAME, if any.
+rt_cgroup_v1_mount() {
+        awk -v c="$1" '{
+                for (i = 7; i <= NF && $i != "-"; i++);
+                if ($(i + 1) != "cgroup") next;
+                n = split($(i + 3), o, ",");
+                for (k = 1; k <= n; k++) if (o[k] == c) { print $5; exit }
+        }' /proc/self/mountinfo
+}
+
+# rt_cgroup_v2_dir: our own cgroup in the unified hierarchy (at /sys/fs/cgroup or
+# /sys/fs/cgroup/unified), if one is mounted.
+rt_cgroup_v2_dir() {
+        local base path
+        path=$(sed -n 's/^0:://p' /proc/self/cgroup)
+        for base in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+                if [ -n "$path" ] && [ "$(stat -f -c %T "$base" 2>/dev/null)" = cgroup2fs ]; then
+                        echo "$base${path%/}"
+                        return 0
+                fi
         done
-        skip "the host offers no $c cgroup controller"
+        return 1
+}
+
+# rt_need_controller NAME: skips unless a limit of controller NAME can be applied to a container
+# started from here, as cgroup.c decides: the unified hierarchy offers it to our cgroup's children
+# (listed in cgroup.controllers, and enabled in cgroup.subtree_control or enableable: our cgroup
+# is the root or holds no process), or a v1 hierarchy of it is mounted (for cpu, with CFS
+# bandwidth control). The reason names what is missing.
+rt_need_controller() {
+        local c=$1 dir mnt v2why="no unified hierarchy"
+        if dir=$(rt_cgroup_v2_dir); then
+                if grep -qw "$c" "$dir/cgroup.controllers" 2>/dev/null; then
+                        if [ "$(sed -n 's/^0:://p' /proc/self/cgroup)" = / ] ||
+                                grep -qw "$c" "$dir/cgroup.subtree_control" 2>/dev/null ||
+                                [ -z "$(cat "$dir/cgroup.procs" 2>/dev/null)" ]; then
+                                return 0
+                        fi
+                        v2why="$c cannot be enabled in $dir/cgroup.subtree_control (the cgroup holds processes and is not the root)"
+                else
+                        v2why="$c not in $dir/cgroup.controllers"
+                fi
+        fi
+        mnt=$(rt_cgroup_v1_mount "$c")
+        [ -n "$mnt" ] || skip "no $c cgroup controller for a container started here: v2: $v2why; v1: no $c hierarchy mounted"
+        if [ "$c" = cpu ] && [ ! -e "$mnt/cpu.cfs_quota_us" ]; then
+                skip "no CFS bandwidth control in this kernel (CONFIG_CFS_BANDWIDTH): $mnt has no cpu.cfs_quota_us"
+        fi
+        return 0
+}
+
+# rt_need_oom: rt_need_controller memory, and skips when a container over its memory limit would
+# be swapped out rather than OOM-killed: swap in use, and no swap limit the memory cgroup can set
+# (v1 memory.memsw.limit_in_bytes, v2 memory.swap.max: both need swap accounting).
+rt_need_oom() {
+        rt_need_controller memory
+        [ "$(wc -l </proc/swaps)" -gt 1 ] || return 0
+        local mnt dir
+        mnt=$(rt_cgroup_v1_mount memory)
+        if [ -n "$mnt" ]; then
+                [ -e "$mnt/memory.memsw.limit_in_bytes" ] && return 0
+        elif dir=$(rt_cgroup_v2_dir); then
+                # the file only exists below the root: any child cgroup tells
+                compgen -G "${dir%/*}/*/memory.swap.max" >/dev/null && return 0
+                compgen -G "$dir/*/memory.swap.max" >/dev/null && return 0
+        fi
+        skip "swap is in use and the memory cgroup cannot limit it (swap accounting off): a container over its memory limit is swapped out, not OOM-killed"
+}
+
+# rt_cgroup_fs_dir: a directory in which a cgroup can be made here (the unified hierarchy's root,
+# else the first v1 hierarchy of memory, pids or cpu): /sys/fs/cgroup itself is a read-only tmpfs
+# on many v1 and hybrid hosts.
+rt_cgroup_fs_dir() {
+        local base c mnt
+        for base in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+                if [ "$(stat -f -c %T "$base" 2>/dev/null)" = cgroup2fs ]; then
+                        echo "$base"
+                        return 0
+                fi
+        done
+        for c in memory pids cpu; do
+                mnt=$(rt_cgroup_v1_mount "$c")
+                if [ -n "$mnt" ]; then
+                        echo "$mnt"
+                        return 0
+                fi
+        done
+        return 1
 }
 
 # ---- hostile layouts ----
@@ -172,10 +330,13 @@ rt_tree() {
         )
 }
 
-# rt_cgroups: the lana-img-* cgroup directories on the host, one per line.
-rt_cgroups() {
-        find /sys/fs/cgroup -maxdepth 6 -type d -name 'lana-img-*' 2>/dev/null | LC_ALL=C sort
+# rt_find_cgroups GLOB: the cgroup directories on the host named GLOB, one per line, sorted.
+# Other containers' cgroups (other tests, other users of the machine) come and go while find
+# walks the tree: a directory that vanished under it is not an error.
+rt_find_cgroups() {
+        find /sys/fs/cgroup -maxdepth 8 -type d -name "$1" 2>/dev/null | LC_ALL=C sort
 }
+
 
 # rt_procs_with_hostname NAME...: pids of host processes whose environment says HOSTNAME=NAME
 # for one of the NAMEs (a container's processes carry its host name; used to find leftovers).
@@ -219,7 +380,7 @@ rt_wait_file() {
 
 # rt_cgroups_of ID: the container's cgroup directories found on the host, one per line, sorted.
 rt_cgroups_of() {
-        find /sys/fs/cgroup -maxdepth 8 -type d -name "lana-img-$1" | sort
+        rt_find_cgroups "lana-img-$1"
 }
 
 # rt_rm_leaves_nothing ID CGROUPS [-f]: the cgroups outlived their lana-img (else the test
