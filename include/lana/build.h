@@ -93,6 +93,9 @@ struct lana_build_options {
         struct lana_store *store; /* needed for store output and store-ref bases */
         const char *rootfs_dir;   /* the in-tree base skeleton */
         bool no_cache;            /* neither use nor fill the build cache */
+        /* With `store` NULL and a store output: the store to create (lana_store_open) once
+         * everything is planned, so that a build whose inputs are wrong creates nothing. */
+        const char *store_root;
         const struct lana_build_progress *progress;
 };
 

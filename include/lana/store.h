@@ -53,15 +53,20 @@ bool lana_layout_has_blob(struct lana_layout *l, const struct lana_digest *d);
 /* Opens a blob read-only; ret_size gets its size. */
 int lana_layout_open_blob(struct lana_layout *l, const struct lana_digest *d, int *ret_fd,
                           uint64_t *ret_size, struct lana_error **err);
+/* Opens the blob a descriptor names; -EBADMSG when its size is not the descriptor's (the check
+ * pull makes of every blob it fetches). */
+int lana_layout_open_desc(struct lana_layout *l, json_t *desc, int *ret_fd,
+                          struct lana_error **err);
 /* Reads a blob of at most `max` bytes and verifies its digest. */
 int lana_layout_read_blob(struct lana_layout *l, const struct lana_digest *d, size_t max,
                           char **ret, size_t *ret_len, struct lana_error **err);
 /* Reads and parses a JSON blob (manifest, index, config). */
 int lana_layout_read_json(struct lana_layout *l, const struct lana_digest *d, json_t **ret,
                           struct lana_error **err);
-/* Copies a blob from one layout to another, verifying it; a no-op when present. */
-int lana_layout_copy_blob(struct lana_layout *dst, struct lana_layout *src,
-                          const struct lana_digest *d, struct lana_error **err);
+/* Copies the blob a descriptor names from one layout to another, verifying its digest and
+ * size; when `dst` has it already, only the size is checked. */
+int lana_layout_copy_blob(struct lana_layout *dst, struct lana_layout *src, json_t *desc,
+                          struct lana_error **err);
 /* Copies everything reachable from a descriptor (index, manifests, configs, layers). */
 int lana_layout_copy_tree(struct lana_layout *dst, struct lana_layout *src, json_t *desc,
                           struct lana_error **err);
@@ -78,7 +83,9 @@ int lana_layout_remove_ref(struct lana_layout *l, const char *name, struct lana_
 /* The `manifests` array of index.json (a new reference). */
 int lana_layout_list(struct lana_layout *l, json_t **ret, struct lana_error **err);
 /* With the platform (may be NULL for the host), picks the manifest descriptor out of an index
- * descriptor; a manifest descriptor is returned as is. *ret is a new reference. */
+ * descriptor; a manifest descriptor is returned as is. *ret is a new reference. The image picked
+ * is checked as lana_image_load() does, so that no caller starts work on an image that can never
+ * be used. */
 int lana_layout_select_manifest(struct lana_layout *l, json_t *desc,
                                 const struct lana_platform *platform, json_t **ret,
                                 struct lana_error **err);
@@ -109,9 +116,27 @@ struct lana_store *lana_store_free(struct lana_store *s);
 void lana_store_freep(struct lana_store **s);
 struct lana_layout *lana_store_layout(struct lana_store *s);
 const char *lana_store_root(struct lana_store *s);
+/* What prune removed, by kind: `n` things, `bytes` the st_size of their files (a file with
+ * several hardlinks counted once; directories not counted). */
+struct lana_prune_count {
+        uint64_t n, bytes;
+};
+struct lana_prune_report {
+        struct lana_prune_count blobs;     /* blobs no name reaches */
+        struct lana_prune_count temp;      /* files of killed commands: unfinished and partial
+                                            * blobs, $ROOT/tmp, unfinished snapshots */
+        struct lana_prune_count cache;     /* cache files: layer-cache entries whose blob is
+                                            * gone, mount records, compiled seccomp filters */
+        struct lana_prune_count snapshots; /* snapshots `also` removed (n: snapshots) */
+};
 /* Upgrades to the exclusive gc lock (waits for running builds and containers starting) and
  * collects garbage; `also` (may be NULL) runs while the lock is held, for collectors above the
- * store (snapshots). */
+ * store: what it removes from $ROOT/snapshots is measured and reported. *ret (may be NULL) is
+ * filled even on failure, with what was removed until then. */
+int lana_store_prune_report(struct lana_store *s, struct lana_prune_report *ret,
+                            int (*also)(struct lana_store *s, void *ud, struct lana_error **err),
+                            void *ud, struct lana_error **err);
+/* lana_store_prune_report() giving only the blob figures. */
 int lana_store_prune(struct lana_store *s, uint64_t *ret_blobs, uint64_t *ret_bytes,
                      int (*also)(struct lana_store *s, void *ud, struct lana_error **err), void *ud,
                      struct lana_error **err);
@@ -132,6 +157,36 @@ struct lana_image {
 int lana_image_open(struct lana_store *store, const char *spec, struct lana_image *ret,
                     struct lana_error **err);
 void lana_image_release(struct lana_image *img);
+
+/* ---- checking images before any work ----
+ * One place for the static limits of an image, used by build (bases), run, fsck and push. */
+
+/* overlayfs stacks at most 500 lower directories in one mount (OVL_MAX_STACK) and the runtime
+ * adds one of its own (the skeleton), so an image with more layers can never run. */
+#define LANA_IMAGE_MAX_LAYERS 499
+
+/* Checks an image's manifest and config (both validated already) without reading any blob: at
+ * most LANA_IMAGE_MAX_LAYERS layers, exactly one config diff_id per manifest layer, every layer
+ * of a media type the unpacker reads (tar, tar+gzip, tar+zstd, Docker's tar.gzip). -EINVAL with
+ * a message naming the counts or the layer. */
+int lana_image_check(json_t *manifest, json_t *config, struct lana_error **err);
+/* Reads the config of a manifest (read and validated already) from `l`, validates it and runs
+ * lana_image_check(); ret_config (may be NULL) gets a new reference to the config. */
+int lana_layout_check_manifest(struct lana_layout *l, json_t *manifest, json_t **ret_config,
+                               struct lana_error **err);
+/* Loads the image `desc` names for `platform` (NULL: the host): picks the manifest out of an
+ * index, reads and validates the manifest and its config (each the size its descriptor states),
+ * runs lana_image_check() and checks that every layer blob is in `l` with its descriptor's size.
+ * Nothing is decompressed. Each ret_* may be NULL; the others get new references. */
+int lana_image_load(struct lana_layout *l, json_t *desc, const struct lana_platform *platform,
+                    json_t **ret_mdesc, json_t **ret_manifest, json_t **ret_config,
+                    struct lana_error **err);
+/* Reads the layer blob `desc` names through once: its size and digest must be the descriptor's,
+ * its bytes must be compressed as its media type says (gzip, zstd or not at all), and the
+ * uncompressed stream must start like a tar archive and hash to `diff_id`. -EINVAL for a media
+ * type that is not a layer's, -EBADMSG for a blob that is not what its descriptors say. */
+int lana_layout_verify_layer(struct lana_layout *l, json_t *desc, const struct lana_digest *diff_id,
+                             struct lana_error **err);
 
 /* ---- describing images ---- */
 /* A summary {"digest","mediaType","platforms":["linux/amd64",...],"size":N} where size counts

@@ -263,13 +263,19 @@ int cmd_build(struct cli *cli, int argc, char **argv)
         }
         if (push && output)
                 return cli_usage_error("build", "--push works with the store, not --output");
+        /* an existing store is opened for its bases and cache; a missing one is created by
+         * lana_build once the spec is planned, so a failed build leaves no store behind */
         struct lana_store *store = NULL;
-        int r = cli_open_store(cli, o.output == LANA_OUTPUT_STORE, &store, &err);
+        int r = cli_open_store(cli, false, &store, &err);
         if (r < 0)
                 return cli_fail(err);
+        _cleanup_free_ char *root = cli_store_root(cli);
         o.store = store;
+        o.store_root = root;
         struct lana_build_result res;
         r = lana_build(&o, &res, &err);
+        if (r >= 0 && push && !store)
+                r = cli_open_store(cli, false, &store, &err);
         for (size_t i = 0; r >= 0 && push && res.refs && res.refs[i]; i++) {
                 struct lana_image img;
                 r = lana_image_open(store, res.refs[i], &img, &err);

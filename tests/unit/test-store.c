@@ -137,11 +137,33 @@ static void put_json(struct lana_layout *l, json_t *j, struct lana_digest *d, si
         json_decref(j);
 }
 
+/* A plain tar layer holding one file, /seed, whose content names the seed; fsck reads layers
+ * through to their diff_id, so they must be real tar streams. */
+static void make_layer(const char *seed, char *buf, size_t cap, size_t *ret_len)
+{
+        char data[128];
+        snprintf(data, sizeof data, "layer bytes of %s", seed);
+        struct archive *a = archive_write_new();
+        assert_non_null(a);
+        archive_write_set_format_pax_restricted(a);
+        archive_write_set_bytes_per_block(a, 0);
+        assert_int_equal(archive_write_open_memory(a, buf, cap, ret_len), ARCHIVE_OK);
+        struct archive_entry *ae = archive_entry_new();
+        archive_entry_set_pathname(ae, "seed");
+        archive_entry_set_filetype(ae, AE_IFREG);
+        archive_entry_set_perm(ae, 0644);
+        archive_entry_set_size(ae, (la_int64_t)strlen(data));
+        assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
+        assert_int_equal(archive_write_data(a, data, strlen(data)), (la_ssize_t)strlen(data));
+        archive_entry_free(ae);
+        assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+        archive_write_free(a);
+}
+
 static void make_image(struct lana_layout *l, const char *seed, const char *arch, struct image *img)
 {
-        char layer[128];
-        snprintf(layer, sizeof layer, "layer bytes of %s", seed);
-        img->layer_len = strlen(layer);
+        char layer[4096];
+        make_layer(seed, layer, sizeof layer, &img->layer_len);
         assert_int_equal(lana_layout_put_blob(l, layer, img->layer_len, &img->layer, NULL), 0);
         json_t *cfg = json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:[s]}}", "architecture", arch, "os",
                                 "linux", "config", "User", seed, "rootfs", "type", "layers",
@@ -849,7 +871,9 @@ static void test_fsck(void **state)
         char *la = blob_path(f->dir, &a.layer);
         size_t len;
         char *orig = slurp(la, &len);
-        char *bad = strdup(orig);
+        char *bad = malloc(len); /* a tar: NUL bytes inside */
+        assert_non_null(bad);
+        memcpy(bad, orig, len);
         bad[0] ^= 1;
         spit(la, bad, len);
         fl = (struct faults){0};
@@ -1307,6 +1331,277 @@ static void test_store_default_root(void **state)
         free(old);
 }
 
+/* ---- checking images before use ---- */
+
+/* Writes a manifest over `layers` (a new reference is taken) and a config with `ids`; returns the
+ * manifest descriptor. */
+static json_t *make_manifest(struct lana_layout *l, json_t *layers, json_t *ids,
+                             json_t **ret_manifest, json_t **ret_config)
+{
+        json_t *cfg = json_pack("{s:s,s:s,s:{s:s,s:O}}", "architecture", "amd64", "os", "linux",
+                                "rootfs", "type", "layers", "diff_ids", ids);
+        if (ret_config)
+                *ret_config = json_incref(cfg);
+        struct lana_digest cd, md;
+        size_t clen, mlen;
+        put_json(l, cfg, &cd, &clen);
+        json_t *m = json_pack("{s:i,s:s,s:o,s:O}", "schemaVersion", 2, "mediaType",
+                              LANA_MT_OCI_MANIFEST, "config",
+                              lana_descriptor_new(LANA_MT_OCI_CONFIG, &cd, clen), "layers", layers);
+        if (ret_manifest)
+                *ret_manifest = json_incref(m);
+        put_json(l, m, &md, &mlen);
+        return lana_descriptor_new(LANA_MT_OCI_MANIFEST, &md, mlen);
+}
+
+static void test_image_check(void **state)
+{
+        struct fx *f = *state;
+        struct lana_layout *l = open_layout(f->dir, true);
+        struct image a;
+        make_image(l, "a", "amd64", &a);
+        struct lana_error *e = NULL;
+        json_t *layer = lana_descriptor_new(LANA_MT_OCI_LAYER, &a.layer, a.layer_len);
+
+        /* a sound image loads, and hands back what it read */
+        json_t *m = NULL, *cfg = NULL, *md = NULL;
+        assert_int_equal(lana_image_load(l, a.desc, NULL, &md, &m, &cfg, &e), 0);
+        assert_true(json_equal(md, a.desc));
+        assert_int_equal(json_array_size(json_object_get(m, "layers")), 1);
+        assert_non_null(json_object_get(cfg, "rootfs"));
+        assert_int_equal(lana_image_check(m, cfg, &e), 0);
+        json_decref(md);
+        json_decref(m);
+        json_decref(cfg);
+
+        /* fewer and more diff_ids than layers: both counts named, the same from load and
+         * select_manifest (what run calls) */
+        struct {
+                size_t layers, ids;
+                const char *msg;
+        } counts[] = {
+                {2, 1, "the manifest lists 2 layer(s) but the config 1 diff_id(s)"},
+                {1, 2, "the manifest lists 1 layer(s) but the config 2 diff_id(s)"},
+                {0, 1, "the manifest lists 0 layer(s) but the config 1 diff_id(s)"},
+        };
+        for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+                json_t *ls = json_array(), *ids = json_array();
+                for (size_t i = 0; i < counts[k].layers; i++)
+                        json_array_append(ls, layer);
+                for (size_t i = 0; i < counts[k].ids; i++)
+                        json_array_append_new(ids, json_string(a.layer.str));
+                json_t *d = make_manifest(l, ls, ids, &m, &cfg);
+                assert_int_equal(lana_image_check(m, cfg, &e), -EINVAL);
+                assert_string_equal(e->msg, counts[k].msg);
+                e = lana_error_free(e);
+                assert_int_equal(lana_image_load(l, d, NULL, NULL, NULL, NULL, &e), -EINVAL);
+                assert_string_equal(e->msg, counts[k].msg);
+                e = lana_error_free(e);
+                json_t *got = NULL;
+                assert_int_equal(lana_layout_select_manifest(l, d, NULL, &got, &e), -EINVAL);
+                assert_null(got);
+                e = lana_error_free(e);
+                json_decref(d);
+                json_decref(m);
+                json_decref(cfg);
+                json_decref(ls);
+                json_decref(ids);
+        }
+
+        /* the layer limit, exactly */
+        json_t *ls = json_array(), *ids = json_array();
+        for (size_t i = 0; i < LANA_IMAGE_MAX_LAYERS; i++) {
+                json_array_append(ls, layer);
+                json_array_append_new(ids, json_string(a.layer.str));
+        }
+        json_t *d = make_manifest(l, ls, ids, &m, &cfg);
+        assert_int_equal(lana_image_check(m, cfg, &e), 0);
+        json_array_append(json_object_get(m, "layers"), layer);
+        json_array_append_new(json_object_get(json_object_get(cfg, "rootfs"), "diff_ids"),
+                              json_string(a.layer.str));
+        assert_int_equal(lana_image_check(m, cfg, &e), -EINVAL);
+        assert_non_null(strstr(e->msg, "has 500 layers; at most 499"));
+        e = lana_error_free(e);
+        json_decref(d);
+        json_decref(m);
+        json_decref(cfg);
+        json_decref(ls);
+        json_decref(ids);
+
+        /* media types: the three OCI layer types and Docker's are read, nothing else */
+        const char *ok_types[] = {LANA_MT_OCI_LAYER, LANA_MT_OCI_LAYER "+gzip",
+                                  LANA_MT_OCI_LAYER "+zstd", LANA_MT_DOCKER_LAYER};
+        const char *bad_types[] = {LANA_MT_OCI_LAYER "+xz", LANA_MT_OCI_LAYER "+bzip2",
+                                   "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                                   LANA_MT_OCI_CONFIG};
+        ls = json_pack("[o]", json_deep_copy(layer));
+        ids = json_pack("[s]", a.layer.str);
+        d = make_manifest(l, ls, ids, &m, &cfg);
+        json_t *ml = json_array_get(json_object_get(m, "layers"), 0);
+        for (size_t i = 0; i < 4; i++) {
+                json_object_set_new(ml, "mediaType", json_string(ok_types[i]));
+                assert_int_equal(lana_image_check(m, cfg, &e), 0);
+                json_object_set_new(ml, "mediaType", json_string(bad_types[i]));
+                assert_int_equal(lana_image_check(m, cfg, &e), -EINVAL);
+                assert_non_null(strstr(e->msg, bad_types[i]));
+                assert_non_null(strstr(e->msg, "layer 0 (sha256:"));
+                e = lana_error_free(e);
+        }
+        json_decref(d);
+        json_decref(m);
+        json_decref(cfg);
+        json_decref(ls);
+        json_decref(ids);
+
+        /* descriptor sizes: a layer's, the config's and the manifest's own */
+        json_t *lied = json_deep_copy(layer);
+        json_object_set_new(lied, "size", json_integer(10));
+        ls = json_pack("[O]", lied);
+        ids = json_pack("[s]", a.layer.str);
+        d = make_manifest(l, ls, ids, NULL, NULL);
+        assert_int_equal(lana_image_load(l, d, NULL, NULL, NULL, NULL, &e), -EBADMSG);
+        assert_non_null(strstr(e->msg, "descriptor says 10"));
+        assert_non_null(strstr(e->msg, a.layer.str));
+        e = lana_error_free(e);
+        json_decref(d);
+        json_decref(ls);
+        json_decref(ids);
+        d = json_deep_copy(a.desc);
+        json_object_set_new(d, "size", json_integer((json_int_t)a.manifest_len + 1));
+        assert_int_equal(lana_image_load(l, d, NULL, NULL, NULL, NULL, &e), -EBADMSG);
+        assert_non_null(strstr(e->msg, a.manifest.str));
+        e = lana_error_free(e);
+        json_decref(d);
+
+        /* a missing layer blob */
+        char *lp = blob_path(f->dir, &a.layer);
+        assert_int_equal(unlink(lp), 0);
+        assert_int_equal(lana_image_load(l, a.desc, NULL, NULL, NULL, NULL, &e), -ENOENT);
+        assert_non_null(strstr(e->msg, a.layer.str));
+        e = lana_error_free(e);
+        free(lp);
+        json_decref(lied);
+        json_decref(layer);
+        release_image(&a);
+        lana_layout_free(l);
+}
+
+static void test_verify_layer(void **state)
+{
+        struct fx *f = *state;
+        struct lana_layout *l = open_layout(f->dir, true);
+        char tar[4096];
+        size_t tlen;
+        make_layer("v", tar, sizeof tar, &tlen);
+        struct lana_digest tid, junk_id, d;
+        lana_digest_buffer(tar, tlen, &tid);
+        lana_digest_buffer("junk", 4, &junk_id);
+        struct lana_error *e = NULL;
+        assert_int_equal(lana_layout_put_blob(l, tar, tlen, &d, NULL), 0);
+        json_t *desc = lana_descriptor_new(LANA_MT_OCI_LAYER, &d, tlen);
+
+        assert_int_equal(lana_layout_verify_layer(l, desc, &tid, &e), 0);
+        assert_int_equal(lana_layout_verify_layer(l, desc, &junk_id, &e), -EBADMSG);
+        assert_non_null(strstr(e->msg, "diff_id says sha256:"));
+        e = lana_error_free(e);
+        /* labelled gzip, but plain */
+        json_object_set_new(desc, "mediaType", json_string(LANA_MT_OCI_LAYER "+gzip"));
+        assert_int_equal(lana_layout_verify_layer(l, desc, &tid, &e), -EBADMSG);
+        assert_non_null(strstr(e->msg, "its bytes are not gzip data"));
+        e = lana_error_free(e);
+        /* not a layer's media type at all */
+        json_object_set_new(desc, "mediaType", json_string(LANA_MT_OCI_LAYER "+xz"));
+        assert_int_equal(lana_layout_verify_layer(l, desc, &tid, &e), -EINVAL);
+        e = lana_error_free(e);
+        /* a size the blob does not have */
+        json_object_set_new(desc, "mediaType", json_string(LANA_MT_OCI_LAYER));
+        json_object_set_new(desc, "size", json_integer(10));
+        assert_int_equal(lana_layout_verify_layer(l, desc, &tid, &e), -EBADMSG);
+        assert_non_null(strstr(e->msg, "descriptor says 10"));
+        e = lana_error_free(e);
+        json_decref(desc);
+
+        /* bytes that are no tar, whatever the diff_id says */
+        char junk[1024];
+        memset(junk, 'x', sizeof junk);
+        struct lana_digest jd;
+        assert_int_equal(lana_layout_put_blob(l, junk, sizeof junk, &jd, NULL), 0);
+        desc = lana_descriptor_new(LANA_MT_OCI_LAYER, &jd, sizeof junk);
+        assert_int_equal(lana_layout_verify_layer(l, desc, &jd, &e), -EBADMSG);
+        assert_non_null(strstr(e->msg, "not a tar archive"));
+        e = lana_error_free(e);
+        json_decref(desc);
+        lana_layout_free(l);
+}
+
+static void test_copy_blob_checks_size(void **state)
+{
+        struct fx *f = *state;
+        char *src_p = pathf("%s/src", f->dir), *dst_p = pathf("%s/dst", f->dir);
+        struct lana_layout *src = open_layout(src_p, true), *dst = open_layout(dst_p, true);
+        struct lana_digest d;
+        assert_int_equal(lana_layout_put_blob(src, "0123456789abcdef", 16, &d, NULL), 0);
+        json_t *desc = lana_descriptor_new(LANA_MT_OCI_LAYER, &d, 10);
+        struct lana_error *e = NULL;
+        assert_int_equal(lana_layout_copy_blob(dst, src, desc, &e), -EBADMSG);
+        assert_non_null(strstr(e->msg, "has 16 bytes, descriptor says 10"));
+        e = lana_error_free(e);
+        assert_false(lana_layout_has_blob(dst, &d));
+        json_object_set_new(desc, "size", json_integer(16));
+        assert_int_equal(lana_layout_copy_blob(dst, src, desc, &e), 0);
+        assert_true(lana_layout_has_blob(dst, &d));
+        /* present already: the size is still held to the descriptor */
+        json_object_set_new(desc, "size", json_integer(17));
+        assert_int_equal(lana_layout_copy_blob(dst, src, desc, &e), -EBADMSG);
+        e = lana_error_free(e);
+        int fd = -1;
+        assert_int_equal(lana_layout_open_desc(dst, desc, &fd, &e), -EBADMSG);
+        assert_int_equal(fd, -1);
+        e = lana_error_free(e);
+        json_decref(desc);
+        lana_layout_free(src);
+        lana_layout_free(dst);
+        free(src_p);
+        free(dst_p);
+}
+
+static void test_fsck_image_checks(void **state)
+{
+        struct fx *f = *state;
+        struct lana_layout *l = open_layout(f->dir, true);
+        struct image a;
+        make_image(l, "a", "amd64", &a);
+        struct lana_error *e = NULL;
+        /* the layer twice, its diff_id once: every blob is sound, the image is not */
+        json_t *layer = lana_descriptor_new(LANA_MT_OCI_LAYER, &a.layer, a.layer_len);
+        json_t *ls = json_pack("[O,O]", layer, layer), *ids = json_pack("[s]", a.layer.str);
+        json_t *d = make_manifest(l, ls, ids, NULL, NULL);
+        assert_int_equal(lana_layout_set_ref(l, "short", d, NULL), 0);
+        /* a sound image whose config names the wrong diff_id */
+        json_t *ls2 = json_pack("[O]", layer), *ids2 = json_pack("[s]", a.config.str);
+        json_t *d2 = make_manifest(l, ls2, ids2, NULL, NULL);
+        assert_int_equal(lana_layout_set_ref(l, "wrong", d2, NULL), 0);
+        struct faults fl = {0};
+        assert_int_equal(lana_layout_fsck(l, on_fault, &fl, &e), 2);
+        assert_null(e);
+        assert_non_null(strstr(fl.last, "ref wrong: layer"));
+        assert_non_null(strstr(fl.last, "diff_id says"));
+        assert_int_equal(lana_layout_remove_ref(l, "wrong", NULL), 0);
+        fl = (struct faults){0};
+        assert_int_equal(lana_layout_fsck(l, on_fault, &fl, &e), 1);
+        assert_non_null(strstr(fl.last, "ref short: manifest sha256:"));
+        assert_non_null(strstr(fl.last, "2 layer(s) but the config 1 diff_id(s)"));
+        json_decref(d);
+        json_decref(d2);
+        json_decref(ls);
+        json_decref(ids);
+        json_decref(ls2);
+        json_decref(ids2);
+        json_decref(layer);
+        release_image(&a);
+        lana_layout_free(l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1332,6 +1627,10 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_store_and_prune, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_store_cache, setup, teardown),
                 cmocka_unit_test(test_store_default_root),
+                cmocka_unit_test_setup_teardown(test_image_check, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verify_layer, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_copy_blob_checks_size, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fsck_image_checks, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -215,8 +215,9 @@ static void probe_cache(const struct lana_build_options *o, const char *ps,
 {
         layer_stat_key(l, ps, o->epoch, &l->stat_key);
         json_t *notes = NULL;
-        if (lana_store_cache_lookup(o->store, &l->stat_key, &l->hit_desc, &l->hit_diff_id, &notes) <
-            0)
+        /* a store created after planning (store_root) has no cache yet: the key is for recording */
+        if (!o->store || lana_store_cache_lookup(o->store, &l->stat_key, &l->hit_desc,
+                                                 &l->hit_diff_id, &notes) < 0)
                 return;
         l->elf_known = plan_elf_notes_match(notes, p);
         json_decref(notes);
@@ -305,6 +306,52 @@ static void base_release(struct base *b)
         *b = (struct base){0};
 }
 
+/* The build cache key under which a base layer blob's verified diff_id is kept. */
+static void base_layer_key(const struct lana_digest *blob, struct lana_digest *ret)
+{
+        _cleanup_free_ char *text = xasprintf("lana-img base layer verified/1 %s", blob->str);
+        lana_digest_buffer(text, strlen(text), ret);
+}
+
+/* Reads every base layer once through (lana_layout_verify_layer: size, digest, compression as
+ * its media type says, diff_id), so that a base whose layers are not what its documents say
+ * fails here rather than in every container run from the image. The build cache remembers each
+ * layer found good, by blob digest: a rebuild on the same base decompresses none of it again. */
+static int verify_base_layers(const struct lana_build_options *o, struct base *b,
+                              struct lana_error **err)
+{
+        json_t *ids = json_object_get(json_object_get(b->config, "rootfs"), "diff_ids");
+        size_t i;
+        json_t *x;
+        json_array_foreach(json_object_get(b->manifest, "layers"), i, x)
+        {
+                struct lana_digest blob, diff, key, known;
+                int r = lana_descriptor_parse(x, NULL, &blob, NULL, err);
+                if (r >= 0)
+                        r = lana_digest_parse(json_string_value(json_array_get(ids, i)), &diff,
+                                              err);
+                if (r < 0)
+                        return r;
+                base_layer_key(&blob, &key);
+                json_t *hit = NULL;
+                if (cache_enabled(o) &&
+                    lana_store_cache_lookup(o->store, &key, &hit, &known, NULL) == 0) {
+                        json_decref(hit);
+                        if (lana_digest_equal(&known, &diff))
+                                continue;
+                }
+                r = lana_layout_verify_layer(b->img.layout, x, &diff, err);
+                if (r < 0)
+                        return r;
+                if (cache_enabled(o)) {
+                        r = lana_store_cache_record(o->store, &key, x, &diff, NULL, err);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 static int load_base(const struct lana_build_options *o, const struct lana_spec *s,
                      const struct lana_platform *p, struct base *b, struct lana_error **err)
 {
@@ -320,23 +367,9 @@ static int load_base(const struct lana_build_options *o, const struct lana_spec 
                 return plan_rootfs_layer(o->rootfs_dir, &b->rootfs, err);
         }
         int r = lana_image_open(o->store, s->base, &b->img, err);
-        json_t *mdesc = NULL;
         if (r >= 0)
-                r = lana_layout_select_manifest(b->img.layout, b->img.desc, p, &mdesc, err);
-        struct lana_digest d;
-        if (r >= 0)
-                r = lana_descriptor_parse(mdesc, NULL, &d, NULL, err);
-        if (r >= 0)
-                r = lana_layout_read_json(b->img.layout, &d, &b->manifest, err);
-        if (r >= 0)
-                r = lana_manifest_validate(b->manifest, err);
-        if (r >= 0)
-                r = lana_descriptor_parse(json_object_get(b->manifest, "config"), NULL, &d, NULL,
-                                          err);
-        if (r >= 0)
-                r = lana_layout_read_json(b->img.layout, &d, &b->config, err);
-        if (r >= 0)
-                r = lana_config_validate(b->config, err);
+                r = lana_image_load(b->img.layout, b->img.desc, p, NULL, &b->manifest, &b->config,
+                                    err);
         if (r >= 0) {
                 struct lana_platform got;
                 json_t *pj = json_pack("{s:O,s:O}", "os", json_object_get(b->config, "os"),
@@ -349,20 +382,27 @@ static int load_base(const struct lana_build_options *o, const struct lana_spec 
                                            lana_platform_format(p, buf, sizeof buf));
                 }
         }
-        if (r >= 0) {
-                size_t nl = json_array_size(json_object_get(b->manifest, "layers"));
-                size_t nd = json_array_size(
-                        json_object_get(json_object_get(b->config, "rootfs"), "diff_ids"));
-                if (nl != nd)
-                        r = lana_error_set(err, -EBADMSG,
-                                           "manifest has %zu layers but config %zu diff_ids", nl,
-                                           nd);
-        }
-        json_decref(mdesc);
+        if (r >= 0)
+                r = verify_base_layers(o, b, err);
         if (r < 0) {
                 base_release(b);
                 return lana_error_wrap(err, r, "%s: base %s", s->path, s->base);
         }
+        return 0;
+}
+
+/* The image a platform's plan makes must stay within the static limits every image is held to
+ * (lana_image_check), which a base near the limit plus the spec's layers could pass. */
+static int check_layer_count(const struct lana_spec *s, const struct plan *pl, const struct base *b,
+                             struct lana_error **err)
+{
+        size_t n = json_array_size(json_object_get(b->manifest, "layers")) +
+                   (b->is_rootfs ? 1 : 0) + pl->n_layers;
+        if (n > LANA_IMAGE_MAX_LAYERS)
+                return lana_error_set(err, -EINVAL,
+                                      "%s: the image would have %zu layers; at most %d can be "
+                                      "stacked",
+                                      s->path, n, LANA_IMAGE_MAX_LAYERS);
         return 0;
 }
 
@@ -477,10 +517,7 @@ static int build_platform(const struct lana_build_options *o, const struct lana_
                 {
                         if (r < 0)
                                 break;
-                        struct lana_digest dg;
-                        r = lana_descriptor_parse(d, NULL, &dg, NULL, err);
-                        if (r >= 0)
-                                r = lana_layout_copy_blob(out, b->img.layout, &dg, err);
+                        r = lana_layout_copy_blob(out, b->img.layout, d, err);
                         json_array_append_new(layers, carry_base_layer(d));
                 }
                 json_array_extend(diff_ids, json_object_get(json_object_get(b->config, "rootfs"),
@@ -757,6 +794,7 @@ _public_ int lana_build(const struct lana_build_options *o, struct lana_build_re
         struct lana_layout *out = NULL;
         char *tmpdir = NULL;
         char *ps = NULL;
+        struct lana_store *created = NULL;
         json_t *descs = json_array(), *top = NULL;
         struct lana_compress_profile prof;
 
@@ -778,7 +816,9 @@ _public_ int lana_build(const struct lana_build_options *o, struct lana_build_re
         bases = xnew(struct base, nplat);
         unsigned jobs = o->jobs ? o->jobs : (unsigned)MAX(1L, sysconf(_SC_NPROCESSORS_ONLN));
         /* the compression profile as the cache keys name it; NULL: no cache */
-        ps = cache_enabled(o) ? lana_compress_profile_string(&prof) : NULL;
+        bool store_later = !o->store && o->store_root && o->output == LANA_OUTPUT_STORE;
+        ps = cache_enabled(o) || (store_later && !o->no_cache) ? lana_compress_profile_string(&prof)
+                                                               : NULL;
         for (size_t i = 0; r >= 0 && i < nplat; i++) {
                 r = plan_platform(s, &plats[i], &plans[i], err);
                 for (size_t k = 0; r >= 0 && ps && k < plans[i]->n_layers; k++)
@@ -789,6 +829,15 @@ _public_ int lana_build(const struct lana_build_options *o, struct lana_build_re
                         r = load_base(o, s, &plats[i], &bases[i], err);
                 if (r >= 0 && ps && bases[i].is_rootfs)
                         probe_cache(o, ps, &plats[i], &bases[i].rootfs);
+                if (r >= 0)
+                        r = check_layer_count(s, plans[i], &bases[i], err);
+        }
+        /* only now, with everything planned, is a missing store created */
+        struct lana_build_options late = *o;
+        if (r >= 0 && store_later) {
+                r = lana_store_open(o->store_root, &created, err);
+                late.store = created;
+                o = &late;
         }
         if (r >= 0)
                 r = open_output(o, &out, &tmpdir, err);
@@ -838,6 +887,7 @@ out:
         json_decref(top);
         json_decref(descs);
         lana_layout_free(out);
+        lana_store_free(created);
         if (tmpdir)
                 rm_rf_at(AT_FDCWD, tmpdir);
         free(tmpdir);

@@ -86,6 +86,9 @@ static int collect_manifest(struct push *p, json_t *desc, struct lana_error **er
         int r = add_doc(p, desc, &m, err);
         if (r >= 0)
                 r = lana_manifest_validate(m, err);
+        /* the limits build and run hold images to: no registry gets one that can never run */
+        if (r >= 0)
+                r = lana_layout_check_manifest(p->src, m, NULL, err);
         if (r >= 0) {
                 size_t i;
                 json_t *l;

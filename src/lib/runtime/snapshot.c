@@ -74,8 +74,9 @@ static int fill_layer(int dirfd, const char *tmp, void *userdata, struct lana_er
         int r = lana_descriptor_parse(f->desc, NULL, &d, NULL, err);
         if (r < 0)
                 return r;
+        /* the size is checked as pull checks it; the unpacker checks the diff_id */
         _cleanup_close_ int blob = -1;
-        r = lana_layout_open_blob(f->l, &d, &blob, NULL, err);
+        r = lana_layout_open_desc(f->l, f->desc, &blob, err);
         if (r < 0)
                 return r;
         bool root = geteuid() == 0;

@@ -279,6 +279,31 @@ _public_ int lana_layout_open_blob(struct lana_layout *l, const struct lana_dige
         return 0;
 }
 
+static int size_mismatch(const struct lana_digest *d, uint64_t size, uint64_t want,
+                         struct lana_error **err)
+{
+        return lana_error_set(err, -EBADMSG, "blob %s has %ju bytes, descriptor says %ju", d->str,
+                              (uintmax_t)size, (uintmax_t)want);
+}
+
+_public_ int lana_layout_open_desc(struct lana_layout *l, json_t *desc, int *ret_fd,
+                                   struct lana_error **err)
+{
+        struct lana_digest d;
+        uint64_t want, size;
+        int r = lana_descriptor_parse(desc, NULL, &d, &want, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = -1;
+        r = lana_layout_open_blob(l, &d, &fd, &size, err);
+        if (r < 0)
+                return r;
+        if (size != want)
+                return size_mismatch(&d, size, want, err);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
 _public_ int lana_layout_read_blob(struct lana_layout *l, const struct lana_digest *d, size_t max,
                                    char **ret, size_t *ret_len, struct lana_error **err)
 {
@@ -314,13 +339,23 @@ _public_ int lana_layout_read_json(struct lana_layout *l, const struct lana_dige
         return 0;
 }
 
-_public_ int lana_layout_copy_blob(struct lana_layout *dst, struct lana_layout *src,
-                                   const struct lana_digest *d, struct lana_error **err)
+_public_ int lana_layout_copy_blob(struct lana_layout *dst, struct lana_layout *src, json_t *desc,
+                                   struct lana_error **err)
 {
-        if (lana_layout_has_blob(dst, d))
-                return 0;
+        struct lana_digest d;
+        uint64_t want;
+        int r = lana_descriptor_parse(desc, NULL, &d, &want, err);
+        if (r < 0)
+                return r;
+        /* the size is checked even when dst has the blob: a descriptor that misstates it must
+         * not be carried into dst's documents */
+        struct stat st;
+        if (fstatat(dst->blobsfd, d.hex, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+                return (uint64_t)st.st_size == want
+                               ? 0
+                               : size_mismatch(&d, (uint64_t)st.st_size, want, err);
         _cleanup_close_ int in = -1;
-        int r = lana_layout_open_blob(src, d, &in, NULL, err);
+        r = lana_layout_open_desc(src, desc, &in, err);
         if (r < 0)
                 return r;
         struct lana_blob_writer *bw = NULL;
@@ -334,11 +369,11 @@ _public_ int lana_layout_copy_blob(struct lana_layout *dst, struct lana_layout *
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
-                        r = lana_error_setsys(err, -errno, "read blob %s", d->str);
+                        r = lana_error_setsys(err, -errno, "read blob %s", d.str);
                         break;
                 }
                 if (n == 0) {
-                        r = lana_blob_writer_commit(bw, d, NULL, NULL, err);
+                        r = lana_blob_writer_commit(bw, &d, NULL, NULL, err);
                         break;
                 }
                 r = lana_writer_write(lana_blob_writer_stream(bw), buf, (size_t)n, err);
@@ -404,11 +439,7 @@ struct copy_ctx {
 static int copy_one(struct lana_layout *src, json_t *desc, void *ud)
 {
         struct copy_ctx *c = ud;
-        struct lana_digest d;
-        int r = lana_descriptor_parse(desc, NULL, &d, NULL, c->err);
-        if (r < 0)
-                return r;
-        return lana_layout_copy_blob(c->dst, src, &d, c->err);
+        return lana_layout_copy_blob(c->dst, src, desc, c->err);
 }
 
 _public_ int lana_layout_copy_tree(struct lana_layout *dst, struct lana_layout *src, json_t *desc,
@@ -617,6 +648,12 @@ _public_ int lana_layout_select_manifest(struct lana_layout *l, json_t *desc,
                                          const struct lana_platform *platform, json_t **ret,
                                          struct lana_error **err)
 {
+        return lana_image_load(l, desc, platform, ret, NULL, NULL, err);
+}
+
+int layout_select(struct lana_layout *l, json_t *desc, const struct lana_platform *platform,
+                  json_t **ret, struct lana_error **err)
+{
         const char *mt;
         struct lana_digest d;
         int r = lana_descriptor_parse(desc, &mt, &d, NULL, err);
@@ -659,7 +696,7 @@ _public_ int lana_layout_select_manifest(struct lana_layout *l, json_t *desc,
                                    lana_platform_format(platform, buf, sizeof buf));
         }
         if (r >= 0)
-                r = lana_layout_select_manifest(l, found, platform, ret, err);
+                r = layout_select(l, found, platform, ret, err);
         json_decref(idx);
         return r;
 }

@@ -169,6 +169,8 @@ struct fsck_ctx {
         void *ud;
         int faults;
         const char *ref;
+        json_t *verified; /* "<layer digest> <diff_id>" pairs already read through */
+        json_t *corrupt;  /* hex of the blobs whose bytes do not hash to their name */
 };
 
 static void fault(struct fsck_ctx *c, const char *fmt, ...) _printf_(2, 3);
@@ -183,12 +185,68 @@ static void fault(struct fsck_ctx *c, const char *fmt, ...)
                 c->report(c->ud, msg);
 }
 
+/* Whether the blob is there with the descriptor's size and hashes to its name: the faults it
+ * has otherwise are reported once, by the blob pass or check_one(). */
+static bool blob_sound(struct lana_layout *l, const struct fsck_ctx *c, json_t *desc)
+{
+        struct lana_digest d;
+        uint64_t size;
+        struct stat st;
+        return lana_descriptor_parse(desc, NULL, &d, &size, NULL) >= 0 &&
+               !json_object_get(c->corrupt, d.hex) &&
+               fstatat(l->blobsfd, d.hex, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+               (uint64_t)st.st_size == size;
+}
+
+/* An image a manifest describes: its config validates, lana_image_check() passes (the same limits
+ * build and run hold images to), and every layer decompresses to its diff_id, each layer once per
+ * fsck. Blobs missing or of the wrong size are check_one()'s to report. */
+static void check_image(struct lana_layout *l, json_t *mdesc, struct fsck_ctx *c)
+{
+        struct lana_error *e = NULL;
+        struct lana_digest d;
+        json_t *m = NULL, *cfg = NULL;
+        int r = lana_descriptor_parse(mdesc, NULL, &d, NULL, &e);
+        if (r >= 0)
+                r = lana_layout_read_json(l, &d, &m, &e);
+        /* a config that is missing, corrupt or of another size is faulted already */
+        if (r >= 0 && !blob_sound(l, c, json_object_get(m, "config"))) {
+                json_decref(m);
+                return;
+        }
+        if (r >= 0)
+                r = lana_layout_check_manifest(l, m, &cfg, &e);
+        if (r < 0)
+                fault(c, "ref %s: manifest %s: %s", c->ref, d.str, e ? e->msg : "unreadable");
+        e = lana_error_free(e);
+        json_t *ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
+        size_t i;
+        json_t *x;
+        json_array_foreach(r >= 0 ? json_object_get(m, "layers") : NULL, i, x)
+        {
+                const char *id = json_string_value(json_array_get(ids, i));
+                _cleanup_free_ char *pair =
+                        xasprintf("%s %s", json_string_value(json_object_get(x, "digest")), id);
+                struct lana_digest diff;
+                if (json_object_get(c->verified, pair) || !blob_sound(l, c, x) ||
+                    lana_digest_parse(id, &diff, NULL) < 0)
+                        continue;
+                json_object_set_new(c->verified, pair, json_true());
+                if (lana_layout_verify_layer(l, x, &diff, &e) < 0)
+                        fault(c, "ref %s: %s", c->ref, e ? e->msg : "unreadable layer");
+                e = lana_error_free(e);
+        }
+        json_decref(m);
+        json_decref(cfg);
+}
+
 static int check_one(struct lana_layout *l, json_t *desc, void *ud)
 {
         struct fsck_ctx *c = ud;
         struct lana_digest d;
         uint64_t size;
-        if (lana_descriptor_parse(desc, NULL, &d, &size, NULL) < 0) {
+        const char *mt;
+        if (lana_descriptor_parse(desc, &mt, &d, &size, NULL) < 0) {
                 fault(c, "ref %s: malformed descriptor", c->ref);
                 return 0;
         }
@@ -198,6 +256,8 @@ static int check_one(struct lana_layout *l, json_t *desc, void *ud)
         else if ((uint64_t)st.st_size != size)
                 fault(c, "ref %s: blob %s has %jd bytes, descriptor says %ju", c->ref, d.str,
                       (intmax_t)st.st_size, (uintmax_t)size);
+        else if (lana_media_type_is_manifest(mt))
+                check_image(l, desc, c);
         return 0;
 }
 
@@ -211,6 +271,7 @@ _public_ int lana_layout_fsck(struct lana_layout *l, lana_fault_fn report, void 
                 closep(&fd);
                 return lana_error_setsys(err, -errno, "%s/blobs/sha256", l->path);
         }
+        c.corrupt = json_object();
         struct dirent *de;
         while ((de = readdir(dir))) {
                 if (de->d_name[0] == '.')
@@ -228,15 +289,20 @@ _public_ int lana_layout_fsck(struct lana_layout *l, lana_fault_fn report, void 
                         fault(&c, "blob %s: cannot be read", want.str);
                         continue;
                 }
-                if (!lana_digest_equal(&want, &got))
+                if (!lana_digest_equal(&want, &got)) {
                         fault(&c, "blob %s: content hashes to %s", want.str, got.str);
+                        json_object_set_new(c.corrupt, want.hex, json_true());
+                }
         }
         closedir(dir);
 
         json_t *ms = NULL;
         int r = lana_layout_list(l, &ms, err);
-        if (r < 0)
+        if (r < 0) {
+                json_decref(c.corrupt);
                 return r;
+        }
+        c.verified = json_object();
         size_t i;
         json_t *m;
         json_array_foreach(ms, i, m)
@@ -250,6 +316,8 @@ _public_ int lana_layout_fsck(struct lana_layout *l, lana_fault_fn report, void 
                 lana_error_free(e);
         }
         json_decref(ms);
+        json_decref(c.verified);
+        json_decref(c.corrupt);
         return c.faults;
 }
 

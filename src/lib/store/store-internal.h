@@ -14,3 +14,7 @@ struct lana_layout {
 int layout_walk(struct lana_layout *l, json_t *desc, int depth,
                 int (*fn)(struct lana_layout *l, json_t *desc, void *ud), void *ud,
                 struct lana_error **err);
+/* lana_layout_select_manifest() without the check of the image picked (lana_image_load() makes
+ * it). */
+int layout_select(struct lana_layout *l, json_t *desc, const struct lana_platform *platform,
+                  json_t **ret, struct lana_error **err);
