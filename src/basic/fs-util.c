@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <assert.h>
 #include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -292,4 +295,51 @@ int copy_fd(int in, int out)
                 if (r < 0)
                         return r;
         }
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+        int x = *(const int *)a, y = *(const int *)b;
+        return (x > y) - (x < y);
+}
+
+static int close_span(unsigned first, unsigned last)
+{
+        if (first > last)
+                return 0;
+        if (syscall(SYS_close_range, first, last, 0) == 0)
+                return 0;
+        if (errno != ENOSYS && errno != EPERM)
+                return -errno;
+        /* No close_range (before 5.9, or a filter that refuses it): every number up to the
+         * descriptor limit, which is what bounds the table. */
+        struct rlimit rl;
+        unsigned top = MIN(last, 1u << 20); /* the kernel's default nr_open */
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+            rl.rlim_max - 1 < top)
+                top = (unsigned)(rl.rlim_max - 1);
+        for (unsigned fd = first; fd <= top && fd >= first; fd++)
+                (void)close((int)fd);
+        return 0;
+}
+
+int close_all_fds_except(const int *keep, size_t n)
+{
+        int sorted[16];
+        size_t m = 0;
+        assert(n <= ELEMENTSOF(sorted));
+        for (size_t i = 0; i < n; i++)
+                if (keep[i] >= 3)
+                        sorted[m++] = keep[i];
+        qsort(sorted, m, sizeof *sorted, cmp_int);
+        unsigned next = 3;
+        for (size_t i = 0; i < m; i++) {
+                if ((unsigned)sorted[i] < next)
+                        continue; /* listed twice */
+                int r = close_span(next, (unsigned)sorted[i] - 1);
+                if (r < 0)
+                        return r;
+                next = (unsigned)sorted[i] + 1;
+        }
+        return close_span(next, ~0U);
 }

@@ -41,3 +41,7 @@ int rm_rf_at(int dirfd, const char *path);
 int open_parent_dir(const char *path, bool create, char **ret_name);
 /* Copies all bytes from in to out. */
 int copy_fd(int in, int out);
+/* Closes every descriptor from 3 up, except the `n` listed in `keep` (any order; entries below 3
+ * or negative are ignored). Uses close_range(2) over the gaps, and a walk up to the descriptor
+ * limit where the kernel lacks it. Returns 0, or -errno when a descriptor could not be closed. */
+int close_all_fds_except(const int *keep, size_t n);

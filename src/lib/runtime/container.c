@@ -325,10 +325,23 @@ struct db_entry {
         char home[512]; /* passwd: the home directory ("" if none) */
 };
 
-/* Looks NAME (or a numeric id) up in an /etc/passwd- or /etc/group-style file, in one pass. */
-static bool lookup_db(const char *file, const char *name, struct db_entry *ret)
+/* Opens the image's `path` for reading, resolved in the container's root: a symlink in the
+ * image cannot lead to a host file, nor a /proc magic link to one of our descriptors. */
+static FILE *fopen_in_root(int root, const char *path)
 {
-        FILE *f = fopen(file, "re");
+        int fd = open_in_root(root, path, O_RDONLY | O_NOCTTY);
+        if (fd < 0)
+                return NULL;
+        FILE *f = fdopen(fd, "re");
+        if (!f)
+                close(fd);
+        return f;
+}
+
+/* Looks NAME (or a numeric id) up in an /etc/passwd- or /etc/group-style file, in one pass. */
+static bool lookup_db(int root, const char *file, const char *name, struct db_entry *ret)
+{
+        FILE *f = fopen_in_root(root, file);
         if (!f)
                 return false;
         char line[4096];
@@ -360,9 +373,9 @@ static bool lookup_db(const char *file, const char *name, struct db_entry *ret)
 }
 
 /* Supplementary groups of `user` from /etc/group. */
-static size_t member_groups(const char *user, gid_t *out, size_t max)
+static size_t member_groups(int root, const char *user, gid_t *out, size_t max)
 {
-        FILE *f = fopen("/etc/group", "re");
+        FILE *f = fopen_in_root(root, "/etc/group");
         if (!f)
                 return 0;
         char line[8192];
@@ -387,7 +400,7 @@ static size_t member_groups(const char *user, gid_t *out, size_t max)
         return n;
 }
 
-static void resolve_user(struct child_args *a, uid_t *uid, gid_t *gid, gid_t *groups,
+static void resolve_user(struct child_args *a, int root, uid_t *uid, gid_t *gid, gid_t *groups,
                          size_t *ngroups, char *home, size_t home_len)
 {
         const char *spec = a->s->user;
@@ -404,12 +417,12 @@ static void resolve_user(struct child_args *a, uid_t *uid, gid_t *gid, gid_t *gr
                 snprintf(g, sizeof g, "%s", colon + 1);
         unsigned long id;
         struct db_entry pw;
-        if (lookup_db("/etc/passwd", u, &pw)) {
+        if (lookup_db(root, "/etc/passwd", u, &pw)) {
                 *uid = (uid_t)pw.id;
                 *gid = (gid_t)pw.gid;
                 if (pw.home[0])
                         snprintf(home, home_len, "%s", pw.home);
-                *ngroups = member_groups(pw.name, groups, 64);
+                *ngroups = member_groups(root, pw.name, groups, 64);
         } else if (parse_id(u, &id)) {
                 *uid = (uid_t)id;
         } else {
@@ -419,7 +432,7 @@ static void resolve_user(struct child_args *a, uid_t *uid, gid_t *gid, gid_t *gr
         if (*g) {
                 unsigned long gg;
                 struct db_entry gr;
-                if (lookup_db("/etc/group", g, &gr))
+                if (lookup_db(root, "/etc/group", g, &gr))
                         *gid = (gid_t)gr.id;
                 else if (parse_id(g, &gg))
                         *gid = (gid_t)gg;
@@ -552,6 +565,21 @@ static char *join_lowers(char **lowers)
         return s;
 }
 
+/* The process must now sit in the directory it resolved, and that directory must be reachable
+ * from its root: the kernel's getcwd reports a directory outside the root as "(unreachable)..."
+ * (glibc turns that into ENOENT), so a success that starts with '/' proves it is inside. */
+static void verify_cwd(struct child_args *a, const char *cwd, int cwd_fd)
+{
+        struct stat want, got;
+        CHECK(fstat(cwd_fd, &want) == 0 && stat(".", &got) == 0, "working directory %s: %s", cwd,
+              strerror(errno));
+        CHECK(want.st_dev == got.st_dev && want.st_ino == got.st_ino,
+              "working directory %s: not the directory that was resolved", cwd);
+        char buf[4096];
+        CHECK(getcwd(buf, sizeof buf) && buf[0] == '/',
+              "working directory %s: outside the container's root", cwd);
+}
+
 static int child_main(void *arg)
 {
         struct child_args *a = arg;
@@ -559,6 +587,13 @@ static int child_main(void *arg)
         char go;
         if (read(a->sock, &go, 1) != 1)
                 _exit(LANA_EXIT_RUNTIME);
+        /* Nothing of the host that lana-img had open (store, layout, cgroup and state
+         * directories, whatever a front end holds) is needed from here on: close it all now,
+         * whatever the code path that ran before, so no later step can reach the host through
+         * an inherited descriptor (/proc/self/fd/N). Kept: stdio, the report socket, the init. */
+        const int passed[] = {a->sock, a->init_fd};
+        int cr = close_all_fds_except(passed, ELEMENTSOF(passed));
+        CHECK(cr >= 0, "close inherited descriptors: %s", strerror(-cr));
         CHECK(unshare(CLONE_NEWCGROUP) == 0, "cgroup namespace: %s", strerror(errno));
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         /* the program starts with default signal handling, whatever lana-img had set */
@@ -662,6 +697,10 @@ static int child_main(void *arg)
         CHECK(umount2(".", MNT_DETACH) == 0, "detach old root: %s", strerror(errno));
         CHECK(chdir("/") == 0, "chdir /: %s", strerror(errno));
         close(root);
+        /* the container's root from here on: every path read on the container's behalf
+         * resolves beneath it */
+        root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        CHECK(root >= 0, "open new root: %s", strerror(errno));
         if (s->readonly_rootfs)
                 CHECK(mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NODEV, NULL) ==
                               0,
@@ -682,7 +721,7 @@ static int child_main(void *arg)
         gid_t gid, groups[64];
         size_t ngroups;
         char home[512];
-        resolve_user(a, &uid, &gid, groups, &ngroups, home, sizeof home);
+        resolve_user(a, root, &uid, &gid, groups, &ngroups, home, sizeof home);
 
         /* environment: the image's plus HOME and HOSTNAME defaults */
         size_t ne = 0;
@@ -704,7 +743,7 @@ static int child_main(void *arg)
                 CHECK(m >= 0 && grantpt(m) == 0 && unlockpt(m) == 0, "pty: %s", strerror(errno));
                 char name[64];
                 CHECK(ptsname_r(m, name, sizeof name) == 0, "pty: %s", strerror(errno));
-                int sl = open(name, O_RDWR | O_NOCTTY);
+                int sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
                 CHECK(sl >= 0, "pty %s: %s", name, strerror(errno));
                 /* hand the master to the parent */
                 char c = 'P';
@@ -731,6 +770,24 @@ static int child_main(void *arg)
                         close(sl);
         }
 
+        /* The working directory, resolved in the container's root: ".." stops at the root and
+         * symlinks resolve beneath it; a magic link (/proc/self/fd/N, /proc/1/cwd...) is refused
+         * outright. It is entered by descriptor after the identity change (fchdir checks the
+         * program's own search permission on it). */
+        const char *cwd = s->cwd && *s->cwd ? s->cwd : "/";
+        int cwd_fd = open_in_root(root, cwd, O_PATH | O_DIRECTORY);
+        if (cwd_fd < 0)
+                child_fail(a->sock, LANA_EXIT_RUNTIME, "working directory %s: %s", cwd,
+                           cwd_fd == -ELOOP ? "resolves through a /proc magic link or too "
+                                              "many symlinks"
+                                            : strerror(-cwd_fd));
+        close(root);
+        /* Second sweep, before anything runs with the program's identity: what remains is
+         * stdio, the report socket, the init and the working directory. */
+        const int remaining[] = {a->sock, a->init_fd, cwd_fd};
+        cr = close_all_fds_except(remaining, ELEMENTSOF(remaining));
+        CHECK(cr >= 0, "close descriptors: %s", strerror(-cr));
+
         /* without no_new_privs the filter needs CAP_SYS_ADMIN to load: load it while we still
          * have it (it allows the identity and capability calls that follow) */
         if (!s->no_new_privs)
@@ -740,15 +797,11 @@ static int child_main(void *arg)
                 CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "no_new_privs: %s",
                       strerror(errno));
         /* cwd after the identity change, so permissions are the program's own */
-        const char *cwd = s->cwd && *s->cwd ? s->cwd : "/";
-        if (chdir(cwd) < 0)
+        if (fchdir(cwd_fd) < 0)
                 child_fail(a->sock, LANA_EXIT_RUNTIME, "working directory %s: %s", cwd,
                            strerror(errno));
-        struct stat cst;
-        CHECK(stat(".", &cst) == 0 && S_ISDIR(cst.st_mode),
-              "working directory %s is not a "
-              "directory",
-              cwd);
+        verify_cwd(a, cwd, cwd_fd);
+        close(cwd_fd);
         /* every inherited fd but 0-2 is closed at exec (the report socket included) */
         (void)syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
         if (s->no_new_privs)
