@@ -298,17 +298,23 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
                         break;
                 case OPT_PIDS: {
                         char *end;
+                        errno = 0;
                         long v = strtol(optarg, &end, 10);
-                        if (*end || v < 1)
+                        if (end == optarg || *end || errno || v < 1)
                                 return cli_usage_error("run", "--pids-limit '%s'", optarg);
                         o->pids = v;
                         break;
                 }
                 case OPT_CPUS: {
                         char *end;
+                        errno = 0;
                         double v = strtod(optarg, &end);
-                        if (*end || v <= 0 || v > 1024)
-                                return cli_usage_error("run", "--cpus '%s'", optarg);
+                        /* written so that NaN fails it too; under 0.01 CPU the quota would be
+                         * below the kernel's 1 ms minimum */
+                        if (end == optarg || *end || errno || !(v >= 0.01 && v <= 1024))
+                                return cli_usage_error(
+                                        "run", "--cpus '%s': want a number from 0.01 to 1024",
+                                        optarg);
                         o->cpu_quota = (int64_t)(v * 100000);
                         break;
                 }

@@ -486,3 +486,20 @@ EOF
         assert_one_line_error
         assert_contains "$stderr" "$WORK/two.tar"
 }
+
+# ---- run option validation (issue 10) ----
+
+@test "run: --cpus and --pids-limit refuse NaN, infinities, out-of-range and malformed numbers with usage (2)" {
+        local v
+        for v in nan -nan NaN inf -inf 1e400 0 0.001 -1 1025 '' abc 1x; do
+                run --separate-stderr lana run --rm --cpus "$v" some/image true
+                assert_status 2
+                assert_one_line_error
+                assert_contains "$stderr" "--cpus '$v'"
+        done
+        for v in 0 -1 '' abc 99999999999999999999999; do
+                run --separate-stderr lana run --rm --pids-limit "$v" some/image true
+                assert_status 2
+                assert_contains "$stderr" "--pids-limit '$v'"
+        done
+}
