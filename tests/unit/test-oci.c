@@ -52,8 +52,12 @@ static const struct ref_case good_refs[] = {
         {"localhost/a", "latest", "localhost", "a", "latest", NULL, "localhost/a:latest"},
         {"Registry.Example.com/x", "latest", "Registry.Example.com", "x", "latest", NULL,
          "Registry.Example.com/x:latest"},
-        /* an uppercase first component can only be a registry */
-        {"Foo/bar", NULL, "Foo", "bar", NULL, NULL, "Foo/bar"},
+        {"index.docker.io/alpine", NULL, "docker.io", "library/alpine", NULL, NULL,
+         "docker.io/library/alpine"},
+        {"localhost:65535/a", NULL, "localhost:65535", "a", NULL, NULL, "localhost:65535/a"},
+        {"localhost:1/a", NULL, "localhost:1", "a", NULL, NULL, "localhost:1/a"},
+        {"10.0.0.1:5000/a", NULL, "10.0.0.1:5000", "a", NULL, NULL, "10.0.0.1:5000/a"},
+        {"[fe80::1:2]/a", NULL, "[fe80::1:2]", "a", NULL, NULL, "[fe80::1:2]/a"},
         {"registry.example.com/lana/api", "latest", "registry.example.com", "lana/api", "latest",
          NULL, "registry.example.com/lana/api:latest"},
         {"ghcr.io/org/app@" DIG_A, "latest", "ghcr.io", "org/app", NULL, DIG_A,
@@ -192,6 +196,58 @@ static void test_reference_rejects_bad_registry(void **state)
         expect_ref_fails("..../x");
         expect_ref_fails("-host.io/x");
         expect_ref_fails("host.io:5000:6000/x");
+        /* ports: 1..65535, digits only, one spelling (no leading zero) */
+        expect_ref_fails("localhost:99999/x:y");
+        expect_ref_fails("localhost:65536/x");
+        expect_ref_fails("localhost:0/x");
+        expect_ref_fails("localhost:05000/x");
+        expect_ref_fails("localhost:123456/x");
+        expect_ref_fails("localhost:5e3/x");
+        expect_ref_fails("localhost:-1/x");
+        expect_ref_fails("[::1]:99999/x");
+        /* IPv6 literals must be addresses */
+        expect_ref_fails("[]/x");
+        expect_ref_fails("[:::::]/x");
+        expect_ref_fails("[1.2.3.4]/x");
+        expect_ref_fails("[::1/x");
+        expect_ref_fails("[::1]x/y");
+        /* labels and host length */
+        expect_ref_fails("a.-b.io/x");
+        expect_ref_fails("host-.io/x");
+        char host[300];
+        memset(host, 'h', 64);
+        strcpy(host + 64, ".io/x");
+        expect_ref_fails(host); /* a 64-character label */
+        host[63] = '.';
+        memset(host + 64, 'h', 63);
+        strcpy(host + 127, ".io/x");
+        struct lana_reference r;
+        assert_int_equal(lana_reference_parse(host, NULL, &r, NULL), 0); /* 63 + 63 is fine */
+        lana_reference_release(&r);
+        for (size_t i = 0; i < 4; i++)
+                memcpy(host + i * 64,
+                       "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh.", 64);
+        strcpy(host + 256, "io/x");
+        expect_ref_fails(host); /* a 258-character host */
+}
+
+/* Docker would take an uppercase first component for a registry host; a repository name with
+ * capitals is a mistake, and saying so beats looking for a registry called UPPER. */
+static void test_reference_uppercase_first_component(void **state)
+{
+        (void)state;
+        expect_ref_fails("UPPER/case");
+        expect_ref_fails("Foo/bar");
+        expect_ref_fails("fOo/bar:v1");
+        struct lana_reference r;
+        struct lana_error *e = NULL;
+        assert_int_equal(lana_reference_parse("UPPER/case", "latest", &r, &e), -EINVAL);
+        assert_non_null(strstr(e->msg, "lowercase"));
+        lana_error_free(e);
+        /* a host with a dot stays a host, whatever its case (DNS ignores it) */
+        assert_int_equal(lana_reference_parse("Example.COM/x", NULL, &r, NULL), 0);
+        assert_string_equal(r.domain, "Example.COM");
+        lana_reference_release(&r);
 }
 
 static void test_reference_length_limit(void **state)
@@ -721,6 +777,7 @@ int main(void)
                 cmocka_unit_test(test_reference_normalisation_is_idempotent),
                 cmocka_unit_test(test_reference_rejects),
                 cmocka_unit_test(test_reference_rejects_bad_registry),
+                cmocka_unit_test(test_reference_uppercase_first_component),
                 cmocka_unit_test(test_reference_length_limit),
                 cmocka_unit_test(test_tag_valid),
                 cmocka_unit_test(test_platform_parse_good),

@@ -4,6 +4,7 @@
  * components, an optional tag and an optional sha256 digest. Docker Hub shorthands are expanded
  * ("alpine" -> "docker.io/library/alpine") so the store holds one spelling per image.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <string.h>
@@ -41,44 +42,59 @@ static bool path_component_valid(const char *s, size_t n)
         return true;
 }
 
-/* host[:port]: dot-separated labels of letters, digits and inner '-', or a bracketed IPv6
- * literal; the port is 1..5 digits. */
-static bool domain_valid(const char *s, size_t n)
+/* host[:port]: dot-separated labels of letters, digits and inner '-' (each at most 63
+ * characters, the host at most 253), or a bracketed IPv6 literal; the port is 1..65535 without
+ * leading zeros, so that one registry has one spelling. Returns NULL when valid, else why not. */
+static const char *domain_invalid(const char *s, size_t n)
 {
         size_t i = 0;
         if (n > 0 && s[0] == '[') {
                 const char *close = memchr(s, ']', n);
-                if (!close || close == s + 1)
-                        return false;
-                for (const char *p = s + 1; p < close; p++)
-                        if (!(isxdigit((unsigned char)*p) || *p == ':' || *p == '.'))
-                                return false;
-                i = (size_t)(close - s) + 1;
+                char addr[INET6_ADDRSTRLEN];
+                struct in6_addr a6;
+                size_t al = close ? (size_t)(close - s) - 1 : 0;
+                if (!close || al == 0 || al >= sizeof addr)
+                        return "not an IPv6 address in brackets";
+                memcpy(addr, s + 1, al);
+                addr[al] = '\0';
+                if (inet_pton(AF_INET6, addr, &a6) != 1)
+                        return "not an IPv6 address in brackets";
+                i = al + 2;
         } else {
-                bool label_start = true;
+                size_t label = 0;
                 for (; i < n && s[i] != ':'; i++) {
                         unsigned char c = (unsigned char)s[i];
                         if (c == '.') {
-                                if (label_start || s[i - 1] == '-')
-                                        return false;
-                                label_start = true;
+                                if (label == 0 || s[i - 1] == '-')
+                                        return "empty host label, or one ending in '-'";
+                                label = 0;
                                 continue;
                         }
-                        if (!(isalnum(c) || (c == '-' && !label_start)))
-                                return false;
-                        label_start = false;
+                        if (!(isalnum(c) || (c == '-' && label > 0)))
+                                return "a host holds only letters, digits, inner '-' and '.'";
+                        if (++label > 63)
+                                return "host label longer than 63 characters";
                 }
-                if (i == 0 || label_start || s[i - 1] == '-')
-                        return false;
+                if (label == 0 || s[i - 1] == '-')
+                        return "empty host label, or one ending in '-'";
+                if (i > 253)
+                        return "host name longer than 253 characters";
         }
         if (i == n)
-                return true;
-        if (s[i] != ':' || n - i - 1 < 1 || n - i - 1 > 5)
-                return false;
-        for (size_t k = i + 1; k < n; k++)
-                if (!isdigit((unsigned char)s[k]))
-                        return false;
-        return true;
+                return NULL;
+        if (s[i] != ':')
+                return "junk after the IPv6 address";
+        const char *port = s + i + 1;
+        size_t pl = n - i - 1;
+        if (pl == 0 || pl > 5 || port[0] == '0')
+                return "port must be a number 1..65535";
+        unsigned long v = 0;
+        for (size_t k = 0; k < pl; k++) {
+                if (!isdigit((unsigned char)port[k]))
+                        return "port must be a number 1..65535";
+                v = v * 10 + (unsigned long)(port[k] - '0');
+        }
+        return v > 65535 ? "port must be a number 1..65535" : NULL;
 }
 
 _public_ bool lana_tag_valid(const char *tag)
@@ -130,20 +146,26 @@ _public_ int lana_reference_parse(const char *s, const char *default_tag,
         char *first_slash = strchr(name, '/');
         char *path = name;
         if (first_slash) {
+                /* The first component is a registry when it looks like a host: it has a '.' or
+                 * a ':port', or is "localhost". Docker also takes one with an uppercase letter
+                 * for a registry ("UPPER/case" would name the host UPPER); that hides a
+                 * mistyped repository behind a lookup of a registry nobody has, so here it is
+                 * an invalid (uppercase) repository name instead. */
                 size_t dl = (size_t)(first_slash - name);
                 bool is_domain = memchr(name, '.', dl) || memchr(name, ':', dl) ||
                                  (dl == 9 && !strncmp(name, "localhost", 9));
-                for (size_t i = 0; i < dl; i++)
-                        if (isupper((unsigned char)name[i]))
-                                is_domain = true;
                 if (is_domain) {
                         *first_slash = '\0';
                         domain = name;
                         path = first_slash + 1;
-                        if (!domain_valid(domain, dl))
+                        const char *why = domain_invalid(domain, dl);
+                        if (why)
                                 return lana_error_set(err, -EINVAL,
-                                                      "reference '%s': bad registry '%s'", s,
-                                                      domain);
+                                                      "reference '%s': bad registry '%s': %s", s,
+                                                      domain, why);
+                        /* Docker's old spelling of Docker Hub */
+                        if (!strcmp(domain, "index.docker.io"))
+                                domain = "docker.io";
                 }
         }
         if (*path == '\0')

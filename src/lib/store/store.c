@@ -251,33 +251,31 @@ _public_ int lana_image_open(struct lana_store *store, const char *spec, struct 
                 }
                 return 0;
         }
+        /* the name is checked before the store is asked: a malformed name is invalid (exit 3)
+         * whether or not a store exists, never "not found" */
+        struct lana_reference ref = {0};
+        struct lana_digest d;
+        bool bare_digest = !strncmp(spec, "sha256:", 7);
+        r = bare_digest ? lana_digest_parse(spec, &d, err)
+                        : lana_reference_parse(spec, "latest", &ref, err);
+        if (r < 0)
+                goto fail;
+        const char *digest = bare_digest ? spec : ref.digest;
         if (!store) {
                 r = lana_error_set(err, -ENOENT, "no image named %s (the store is empty)", spec);
-                goto fail;
-        }
-        ret->layout = NULL;
-        struct lana_layout *l = lana_store_layout(store);
-        if (!strncmp(spec, "sha256:", 7)) {
-                r = find_by_digest(l, spec, &ret->desc, err);
+        } else if (digest) {
+                r = find_by_digest(lana_store_layout(store), digest, &ret->desc, err);
         } else {
-                struct lana_reference ref;
-                r = lana_reference_parse(spec, "latest", &ref, err);
+                ret->name = lana_reference_format(&ref);
+                r = lana_layout_resolve(lana_store_layout(store), ret->name, &ret->desc, NULL);
                 if (r < 0)
-                        goto fail;
-                if (ref.digest) {
-                        r = find_by_digest(l, ref.digest, &ret->desc, err);
-                } else {
-                        ret->name = lana_reference_format(&ref);
-                        r = lana_layout_resolve(l, ret->name, &ret->desc, NULL);
-                        if (r < 0)
-                                r = lana_error_set(err, -ENOENT, "no image named %s", spec);
-                }
-                lana_reference_release(&ref);
+                        r = lana_error_set(err, -ENOENT, "no image named %s", spec);
         }
+        lana_reference_release(&ref);
         if (r < 0)
                 goto fail;
         /* the store's own handle: no second open of the layout */
-        ret->layout = l;
+        ret->layout = lana_store_layout(store);
         ret->layout_borrowed = true;
         return 0;
 fail:
