@@ -67,7 +67,11 @@ struct lana_unpack_stats {
  * refused, never followed: absolute and ".." paths are confined, nothing is written through a
  * symlink, hardlinks must point at regular files inside the tree, duplicate entries replace
  * earlier ones. OCI whiteouts become overlay whiteouts (".wh.NAME": a 0/0 character device;
- * ".wh..wh..opq": the opaque xattr on the directory). */
+ * ".wh..wh..opq": the opaque xattr on the directory). A broken layer fails with -EINVAL (-EFBIG
+ * past a limit) and a message naming the entry at fault ("layer entry 'b': hardlink to 'x',
+ * which no earlier entry of the layer made"; "layer entry 'y': truncated gzip input (a truncated
+ * or corrupt layer)"), or the last entry read when it breaks between entries; the blob is only
+ * an fd here, so the caller names the layer (its digest). */
 int lana_layer_unpack(int blob_fd, int dirfd, const struct lana_digest *diff_id,
                       const struct lana_unpack_options *o, struct lana_unpack_stats *ret_stats,
                       struct lana_error **err);

@@ -157,7 +157,11 @@ static int set_owner_mode_time(struct unpack *u, int parent, const char *name,
         return 0;
 }
 
-static int write_file(struct unpack *u, int parent, const char *name, struct archive_entry *ae)
+/* Copies the entry's data into parent/name. A stream that ends or breaks inside the data (a
+ * truncated or corrupt layer) is -EBADMSG with libarchive's reason in *ret_why; a failed write
+ * is the write's errno. */
+static int write_file(struct unpack *u, int parent, const char *name, struct archive_entry *ae,
+                      const char **ret_why)
 {
         int fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
@@ -173,8 +177,11 @@ static int write_file(struct unpack *u, int parent, const char *name, struct arc
                         break;
                 }
         }
-        if (r >= 0 && ar != ARCHIVE_EOF)
-                r = -EIO;
+        if (r >= 0 && ar != ARCHIVE_EOF) {
+                const char *why = archive_error_string(u->inner);
+                *ret_why = why && *why ? why : "the data ends early";
+                r = u->too_big ? -EFBIG : -EBADMSG;
+        }
         if (r >= 0 && ftruncate(fd, archive_entry_size(ae)) < 0)
                 r = -errno;
         close(fd);
@@ -283,12 +290,25 @@ static int place_entry(struct unpack *u, struct archive_entry *ae, struct lana_e
                                               "layer entry '%s': hardlink to '%s' "
                                               "leaves the layer or is not a regular file",
                                               raw, hl);
-                return r < 0 ? lana_error_setsys(err, r, "layer entry '%s'", raw) : 0;
+                if (r == -ENOENT || r == -ENOTDIR)
+                        return lana_error_set(err, -EINVAL,
+                                              "layer entry '%s': hardlink to '%s', which no "
+                                              "earlier entry of the layer made",
+                                              raw, hl);
+                return r < 0 ? lana_error_setsys(err, r, "layer entry '%s': hardlink to '%s'", raw,
+                                                 hl)
+                             : 0;
         }
         switch (type) {
-        case AE_IFREG:
-                r = write_file(u, parent, base, ae);
+        case AE_IFREG: {
+                const char *why = NULL;
+                r = write_file(u, parent, base, ae, &why);
+                if (why)
+                        return lana_error_set(err, r == -EFBIG ? -EFBIG : -EINVAL,
+                                              "layer entry '%s': %s (a truncated or corrupt layer)",
+                                              raw, why);
                 break;
+        }
         case AE_IFDIR:
                 if (r == 0 && mkdirat(parent, base, 0755) < 0)
                         r = -errno;
@@ -345,6 +365,7 @@ _public_ int lana_layer_unpack(int blob_fd, int dirfd, const struct lana_digest 
         archive_read_support_format_gnutar(u.inner);
         int r = 0;
         struct archive_entry *ae;
+        _cleanup_free_ char *last = NULL; /* the last entry read, to say where a layer breaks */
         if (archive_read_open_fd(u.outer, blob_fd, 1 << 20) != ARCHIVE_OK ||
             archive_read_next_header(u.outer, &ae) != ARCHIVE_OK)
                 r = lana_error_set(err, -EINVAL, "layer: %s", archive_error_string(u.outer));
@@ -355,10 +376,13 @@ _public_ int lana_layer_unpack(int blob_fd, int dirfd, const struct lana_digest 
                 if (ar == ARCHIVE_EOF)
                         break;
                 if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
-                        r = lana_error_set(err, u.too_big ? -EFBIG : -EINVAL, "layer: %s",
-                                           archive_error_string(u.inner));
+                        r = lana_error_set(err, u.too_big ? -EFBIG : -EINVAL, "layer: %s%s%s%s",
+                                           last ? "after entry '" : "", last ? last : "",
+                                           last ? "': " : "", archive_error_string(u.inner));
                         break;
                 }
+                free(last);
+                last = xstrdup(archive_entry_pathname(ae) ? archive_entry_pathname(ae) : "");
                 if (u.st.entries + u.st.whiteouts + u.st.skipped_devices >= max_entries) {
                         r = lana_error_set(err, -EFBIG, "layer: more than %ju entries",
                                            (uintmax_t)max_entries);
