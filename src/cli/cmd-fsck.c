@@ -13,8 +13,8 @@ static void help(void)
                "Re-hashes every blob and checks that every image name reaches complete images.\n"
                "Prints one line per fault. Checks the store, or the OCI layout given.\n\n"
                "Example:\n  lana-img fsck\n\n"
-               "Exit codes: 0 clean, 1 faults found (or the check failed), 2 usage, 4 no such "
-               "layout.\n");
+               "Exit codes: 0 clean, 1 faults found (or the check failed), 2 usage, 3 a --root "
+               "that is not a store,\n4 no such layout.\n");
 }
 
 static void report(void *ud, const char *fault)

@@ -13,7 +13,7 @@ static void help(void)
         printf("usage: lana-img [--root DIR] images [--format json]\n\n"
                "Lists the images in the store: name, digest, platforms and size.\n\n"
                "Example:\n  lana-img images --format json\n\n"
-               "Exit codes: 0 listed, 1 failure, 2 usage.\n");
+               "Exit codes: 0 listed, 1 failure, 2 usage, 3 a --root that is not a store.\n");
 }
 
 int cmd_images(struct cli *cli, int argc, char **argv)

@@ -1,6 +1,7 @@
 /*
- * cmd-prune.c — `lana-img prune`: garbage-collects blobs unreachable from any name. Waits for
- * running builds (they hold the store's gc lock shared).
+ * cmd-prune.c — `lana-img prune`: garbage-collects blobs unreachable from any name, the files of
+ * killed commands, stale cache files and unused snapshots, and says how much of each it removed.
+ * Waits for running builds (they hold the store's gc lock shared).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,17 +12,21 @@
 static void help(void)
 {
         printf("usage: lana-img [--root DIR] prune\n\n"
-               "Deletes every blob no image name reaches, and temporary files of interrupted "
-               "commands.\nWaits for builds running in the same store to finish.\n\n"
-               "Example:\n  lana-img prune\n\n"
-               "Exit codes: 0 done, 1 failure, 2 usage.\n");
+               "Deletes every blob no image name reaches, the temporary files of interrupted "
+               "commands,\nstale cache files and the snapshots nothing uses, and prints how "
+               "many of each it\nremoved, with their sizes. Waits for builds running in the "
+               "same store to finish.\n\n"
+               "Example:\n  lana-img prune\n"
+               "  removed 2 blobs, 1.2 MiB; 3 temporary files, 128.0 MiB; 4 cache files, 1.1 KiB; "
+               "1 snapshots, 3.4 MiB;\n  132.7 MiB in all\n\n"
+               "Exit codes: 0 done, 1 failure, 2 usage, 3 a --root that is not a store.\n");
 }
 
 /* Runs under the store's exclusive gc lock: snapshots are kept when an image still named or a
  * recorded container uses them; when either list cannot be read, nothing is removed. */
 static int prune_snapshots(struct lana_store *store, void *ud, struct lana_error **err)
 {
-        int *ret_count = ud;
+        (void)ud;
         json_t *keep = json_object(), *ms = NULL, *states = NULL;
         struct lana_layout *l = lana_store_layout(store);
         int r = lana_layout_list(l, &ms, err);
@@ -39,8 +44,6 @@ static int prune_snapshots(struct lana_store *store, void *ud, struct lana_error
                                 json_object_set_new(keep, json_string_value(hx), json_true());
                 }
                 r = lana_snapshot_gc(store, keep, err);
-                if (r >= 0)
-                        *ret_count = r;
         }
         json_decref(keep);
         json_decref(ms);
@@ -59,15 +62,19 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
         struct lana_store *store = NULL;
         if (cli_open_store(cli, false, &store, &err) < 0)
                 return cli_fail(err);
-        uint64_t blobs = 0, bytes = 0;
-        int snaps = 0;
-        if (store && lana_store_prune(store, &blobs, &bytes, prune_snapshots, &snaps, &err) < 0) {
-                lana_store_free(store);
-                return cli_fail(err);
-        }
+        struct lana_prune_report rep = {0};
+        int r = store ? lana_store_prune_report(store, &rep, prune_snapshots, NULL, &err) : 0;
         lana_store_free(store);
-        char buf[32];
-        printf("removed %ju blobs, %s; %d snapshots\n", (uintmax_t)blobs, cli_size(bytes, buf),
-               snaps);
+        if (r < 0)
+                return cli_fail(err);
+        char b[4][32], all[32];
+        printf("removed %ju blobs, %s; %ju temporary files, %s; %ju cache files, %s; "
+               "%ju snapshots, %s; %s in all\n",
+               (uintmax_t)rep.blobs.n, cli_size(rep.blobs.bytes, b[0]), (uintmax_t)rep.temp.n,
+               cli_size(rep.temp.bytes, b[1]), (uintmax_t)rep.cache.n,
+               cli_size(rep.cache.bytes, b[2]), (uintmax_t)rep.snapshots.n,
+               cli_size(rep.snapshots.bytes, b[3]),
+               cli_size(rep.blobs.bytes + rep.temp.bytes + rep.cache.bytes + rep.snapshots.bytes,
+                        all));
         return EXIT_OK;
 }

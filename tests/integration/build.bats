@@ -217,7 +217,7 @@ EOF
         # still named example.com/copy:1: prune keeps everything
         run --separate-stderr lana prune
         assert_status 0
-        assert_eq "$output" "removed 0 blobs, 0 B; 0 snapshots" "prune with every blob referenced"
+        assert_eq "$output" "removed 0 blobs, 0 B; 0 temporary files, 0 B; 0 cache files, 0 B; 0 snapshots, 0 B; 0 B in all" "prune with every blob referenced"
         local b
         for b in $app_blobs $small_blobs; do
                 [ -f "$(blob "$ROOT/oci" "$b")" ] || {

@@ -20,6 +20,8 @@
 #include "fs-util.h"
 #include "store-internal.h"
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
+
 struct lana_store {
         char *root;
         int lockfd;
@@ -40,18 +42,68 @@ _public_ char *lana_store_default_root(void)
         return xasprintf("%s/.local/share/lana-img", home && *home ? home : "/tmp");
 }
 
+/* What a directory may hold and still be taken for a store without oci/oci-layout: the names
+ * the store makes itself (a store whose first command was killed before it wrote its layout, or
+ * whose layout was made last) and a file system's lost+found (a store at a mount point). */
+static bool store_own_name(const char *name)
+{
+        static const char *const names[] = {"oci",       "tmp",        "gc.lock",   "cache",
+                                            "snapshots", "containers", "lost+found"};
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (!strcmp(name, names[i]))
+                        return true;
+        return false;
+}
+
+/* Checks that `root` can be a store: 1 when it holds one (oci/oci-layout), 0 when it is an
+ * empty (or half-made) store, -ENOENT (no error set) when it does not exist, and -EINVAL when it
+ * is not a
+ * directory or a directory with other content, which must not be taken over (or mistaken for
+ * an empty store by the read-only commands). */
+static int store_check_root(const char *root, struct lana_error **err)
+{
+        _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT)
+                return -ENOENT;
+        if (fd < 0 && errno == ENOTDIR)
+                return lana_error_set(err, -EINVAL, "store %s: not a directory", root);
+        if (fd < 0)
+                return lana_error_setsys(err, -errno, "store %s", root);
+        struct stat st;
+        if (fstatat(fd, "oci/oci-layout", &st, 0) == 0)
+                return 1;
+        _cleanup_(closedirp) DIR *d = fdopendir(fd);
+        if (!d)
+                return lana_error_setsys(err, -errno, "store %s", root);
+        fd = -1; /* the DIR owns it now */
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d)))
+                if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+                    !store_own_name(de->d_name))
+                        return lana_error_set(err, -EINVAL,
+                                              "store %s: not a lana-img store (it holds '%s' "
+                                              "and no oci/oci-layout); give an empty or new "
+                                              "directory",
+                                              root, de->d_name);
+        if (errno)
+                return lana_error_setsys(err, -errno, "store %s", root);
+        return 0;
+}
+
 static int store_open(const char *root, bool create, struct lana_store **ret,
                       struct lana_error **err)
 {
-        if (!create) {
-                struct stat st;
-                _cleanup_free_ char *p = xasprintf("%s/oci/oci-layout", root);
-                if (stat(p, &st) < 0)
-                        return lana_error_set(err, -ENOENT, "store %s does not exist", root);
+        int r = store_check_root(root, err);
+        if (r == -ENOENT && create) {
+                r = mkdir_p_at(AT_FDCWD, root, 0700);
+                if (r < 0)
+                        return lana_error_setsys(err, r, "create store %s", root);
+        } else if (r < 0 && r != -ENOENT) {
+                return r;
+        } else if (r <= 0 && !create) {
+                /* an empty store: the read-only commands see no images, and make nothing */
+                return lana_error_set(err, -ENOENT, "store %s does not exist", root);
         }
-        int r = create ? mkdir_p_at(AT_FDCWD, root, 0700) : 0;
-        if (r < 0)
-                return lana_error_setsys(err, r, "create store %s", root);
         _cleanup_free_ char *tmp = xasprintf("%s/tmp", root);
         if (create)
                 (void)mkdir(tmp, 0700);
@@ -139,14 +191,164 @@ static void prune_side_caches(struct lana_store *s)
         closedir(d);
 }
 
-_public_ int lana_store_prune(struct lana_store *s, uint64_t *ret_blobs, uint64_t *ret_bytes,
-                              int (*also)(struct lana_store *s, void *ud, struct lana_error **err),
-                              void *ud, struct lana_error **err)
+/* ---- what prune removes, measured ---- */
+
+/* The inodes with several links counted already: a hardlinked file counts once. */
+struct inode_set {
+        struct {
+                dev_t dev;
+                ino_t ino;
+        } * v;
+        size_t n, cap;
+};
+
+static bool inode_set_add(struct inode_set *set, const struct stat *st)
 {
+        for (size_t i = 0; i < set->n; i++)
+                if (set->v[i].dev == st->st_dev && set->v[i].ino == st->st_ino)
+                        return false;
+        if (set->n == set->cap) {
+                set->cap = set->cap ? 2 * set->cap : 16;
+                set->v = xrealloc(set->v, set->cap * sizeof *set->v);
+        }
+        set->v[set->n].dev = st->st_dev;
+        set->v[set->n++].ino = st->st_ino;
+        return true;
+}
+
+/* Adds dirfd/name to *c: a file, or every file of a tree (directories themselves are not
+ * counted); sizes are st_size. Symlinks are counted, never followed. */
+static void usage_add(int at, const char *name, struct inode_set *seen, struct lana_prune_count *c,
+                      int depth)
+{
+        struct stat st;
+        if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return;
+        if (!S_ISDIR(st.st_mode)) {
+                if (st.st_nlink > 1 && !inode_set_add(seen, &st))
+                        return;
+                c->n++;
+                c->bytes += (uint64_t)st.st_size;
+                return;
+        }
+        if (depth > 1024)
+                return;
+        int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_(closedirp) DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                closep(&fd);
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                        usage_add(dirfd(d), de->d_name, seen, c, depth + 1);
+}
+
+static struct lana_prune_count usage_of(int at, const char *name)
+{
+        struct inode_set seen = {0};
+        struct lana_prune_count c = {0};
+        usage_add(at, name, &seen, &c, 0);
+        free(seen.v);
+        return c;
+}
+
+static void count_add(struct lana_prune_count *to, struct lana_prune_count c)
+{
+        to->n += c.n;
+        to->bytes += c.bytes;
+}
+
+/* What went from a tree between two measures of it. */
+static struct lana_prune_count count_gone(struct lana_prune_count before,
+                                          struct lana_prune_count after)
+{
+        return (struct lana_prune_count){before.n - MIN(after.n, before.n),
+                                         before.bytes - MIN(after.bytes, before.bytes)};
+}
+
+/* The temporary files of killed writers in blobs/sha256: a build's unfinished blobs and a
+ * pull's partial ones (".partial-<hex>"), all named with a leading '.'. They are removed here,
+ * before lana_layout_gc() would remove them uncounted, so that the report shows them. */
+static void prune_blob_temps(struct lana_layout *l, struct lana_prune_count *c)
+{
+        int fd = openat(l->blobsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_(closedirp) DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                closep(&fd);
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                struct stat st;
+                if (de->d_name[0] != '.' || !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+                    fstatat(l->blobsfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    S_ISDIR(st.st_mode) || unlinkat(l->blobsfd, de->d_name, 0) < 0)
+                        continue;
+                c->n++;
+                c->bytes += (uint64_t)st.st_size;
+        }
+}
+
+/* Runs `also` and counts what it removed from $ROOT/snapshots: each top-level entry is measured
+ * before, and the ones gone after are snapshots (or, named with a leading '.', the unfinished
+ * snapshots of killed runs: temporary files). Every snapshot is measured, kept or not, since
+ * which ones go is `also`'s decision. */
+static int run_collector(struct lana_store *s,
+                         int (*also)(struct lana_store *s, void *ud, struct lana_error **err),
+                         void *ud, struct lana_prune_report *rep, struct lana_error **err)
+{
+        struct entry {
+                char *name;
+                struct lana_prune_count c;
+        } *v = NULL;
+        size_t n = 0;
+        _cleanup_free_ char *path = xasprintf("%s/snapshots", s->root);
+        _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int fd = dfd >= 0 ? fcntl(dfd, F_DUPFD_CLOEXEC, 3) : -1;
+        _cleanup_(closedirp) DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d)
+                closep(&fd);
+        for (struct dirent *de; d && (de = readdir(d));) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                v = xrealloc(v, (n + 1) * sizeof *v);
+                v[n].name = xstrdup(de->d_name);
+                v[n++].c = usage_of(dfd, de->d_name);
+        }
+        int r = also(s, ud, err);
+        for (size_t i = 0; i < n; i++) {
+                struct stat st;
+                if (fstatat(dfd, v[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+                        if (v[i].name[0] == '.') {
+                                count_add(&rep->temp, v[i].c);
+                        } else {
+                                rep->snapshots.n++;
+                                rep->snapshots.bytes += v[i].c.bytes;
+                        }
+                }
+                free(v[i].name);
+        }
+        free(v);
+        return r;
+}
+
+_public_ int lana_store_prune_report(struct lana_store *s, struct lana_prune_report *ret,
+                                     int (*also)(struct lana_store *s, void *ud,
+                                                 struct lana_error **err),
+                                     void *ud, struct lana_error **err)
+{
+        struct lana_prune_report rep = {0};
+        if (ret)
+                *ret = rep;
         while (flock(s->lockfd, LOCK_EX) < 0)
                 if (errno != EINTR)
                         return lana_error_setsys(err, -errno, "lock %s/gc.lock", s->root);
-        int r = lana_layout_gc(s->layout, ret_blobs, ret_bytes, err);
+        _cleanup_free_ char *cache = xasprintf("%s/cache", s->root);
+        struct lana_prune_count cache_before = usage_of(AT_FDCWD, cache);
+        prune_blob_temps(s->layout, &rep.temp);
+        int r = lana_layout_gc(s->layout, &rep.blobs.n, &rep.blobs.bytes, err);
         /* a cache entry never outlives its blob */
         if (r >= 0) {
                 int q = lana_store_cache_gc(s, err);
@@ -155,13 +357,32 @@ _public_ int lana_store_prune(struct lana_store *s, uint64_t *ret_blobs, uint64_
                 else
                         prune_side_caches(s);
         }
+        /* nothing writes to the cache while we hold the lock: what is gone, prune removed */
+        rep.cache = count_gone(cache_before, usage_of(AT_FDCWD, cache));
         _cleanup_free_ char *tmp = xasprintf("%s/tmp", s->root);
         /* leftovers of killed commands; nobody else runs while we hold the lock */
+        struct lana_prune_count tmp_before = usage_of(AT_FDCWD, tmp);
         (void)rm_rf_at(AT_FDCWD, tmp);
         (void)mkdir(tmp, 0700);
+        count_add(&rep.temp, count_gone(tmp_before, usage_of(AT_FDCWD, tmp)));
         if (r >= 0 && also)
-                r = also(s, ud, err);
+                r = run_collector(s, also, ud, &rep, err);
         flock(s->lockfd, LOCK_SH);
+        if (ret)
+                *ret = rep;
+        return r;
+}
+
+_public_ int lana_store_prune(struct lana_store *s, uint64_t *ret_blobs, uint64_t *ret_bytes,
+                              int (*also)(struct lana_store *s, void *ud, struct lana_error **err),
+                              void *ud, struct lana_error **err)
+{
+        struct lana_prune_report rep = {0};
+        int r = lana_store_prune_report(s, &rep, also, ud, err);
+        if (ret_blobs)
+                *ret_blobs = rep.blobs.n;
+        if (ret_bytes)
+                *ret_bytes = rep.blobs.bytes;
         return r;
 }
 
