@@ -115,21 +115,74 @@ int lana_snapshot_get(struct lana_store *s, struct lana_layout *l, json_t *desc,
  * bottom layer of every container's overlay, so no run has to create those mount points. */
 int lana_snapshot_skeleton(struct lana_store *s, char **ret_path, struct lana_error **err);
 
-/* ---- container records (state.c) ---- */
+/* ---- container records (record.c) ----
+ * The typed record of a container: what every command that lists, signals or removes containers
+ * reads. Stored as JSON under lana_state_root()/<id>/state.json, written atomically. */
+enum lana_container_status {
+        LANA_CONTAINER_CREATING, /* its monitor is setting it up; no process of its own yet */
+        LANA_CONTAINER_CREATED,  /* its process exists and waits to be started */
+        LANA_CONTAINER_RUNNING,  /* its program runs */
+        LANA_CONTAINER_STOPPED,  /* it ended (exit code known), or its processes are gone */
+};
+
+struct lana_record {
+        char id[65]; /* [A-Za-z0-9_-][A-Za-z0-9_.-]{0,63} */
+        char *name;
+        char *image;      /* the image reference it was made from, or NULL */
+        char *bundle;     /* the OCI bundle it was made from, or NULL */
+        char *dir;        /* its directory (rootfs mount point, upper, work, log), or NULL */
+        char *log_path;   /* where a detached container's output goes, or NULL */
+        char **command;   /* argv of its program */
+        char **snapshots; /* names of the snapshots under its overlay: prune keeps them */
+        char **cgroups;   /* cgroup directories it has (or may have, while creating) */
+        char **labels;    /* "key=value" */
+        enum lana_container_status status; /* as recorded; lana_record_status() is the live one */
+        pid_t pid;                         /* its first process, 0 before there is one */
+        uint64_t pid_start;                /* that process's start time: a recycled pid is not it */
+        pid_t monitor;                     /* the process that supervises it */
+        uint64_t monitor_start;            /* and its start time */
+        bool rm;                           /* removed when it ends */
+        bool has_exit_code;
+        int exit_code; /* docker-style: the code, or 128+N for a signal */
+        bool oom_killed;
+        int64_t created, started, finished; /* seconds since the epoch, 0 for not yet */
+};
+
 char *lana_state_root(void);
-int lana_state_write(const char *id, json_t *state, struct lana_error **err);
-int lana_state_read(const char *id, json_t **ret, struct lana_error **err);
-int lana_state_remove(const char *id);
-/* Every record, each with "running" and "starting" set from the live process table. */
-int lana_state_list(json_t **ret, struct lana_error **err);
-/* By name, full id, or an id prefix of at least 4 characters. */
-int lana_state_find(const char *id_or_name, json_t **ret, struct lana_error **err);
-bool lana_state_running(json_t *state);
-/* Recorded, but its first process not yet: the `lana-img run` that wrote the record (same pid,
- * same start time) is still starting it. */
-bool lana_state_starting(json_t *state);
+/* Whether `id` is a valid container id: 1 to 64 of [A-Za-z0-9_.-], not starting with '.'. */
+bool lana_container_id_valid(const char *id);
+const char *lana_container_status_name(enum lana_container_status s);
+/* A new record in status creating, everything else empty. `id` must be valid. */
+struct lana_record *lana_record_new(const char *id);
+struct lana_record *lana_record_free(struct lana_record *r);
+void lana_record_freep(struct lana_record **r);
+/* Frees a NULL-terminated array of records and the records. */
+void lana_record_list_free(struct lana_record **v);
+/* The record's JSON form: the file format, and what `containers --format json` prints. */
+json_t *lana_record_to_json(const struct lana_record *r);
+int lana_record_write(const struct lana_record *r, struct lana_error **err);
+/* -ENOENT "no container ID" when there is none; -EINVAL naming the file when it is damaged. */
+int lana_record_read(const char *id, struct lana_record **ret, struct lana_error **err);
+int lana_record_remove(const char *id);
+/* Every readable record, NULL-terminated (free with lana_record_list_free()). */
+int lana_record_list(struct lana_record ***ret, struct lana_error **err);
+/* By name, full id, or an id prefix of at least 4 characters; -ENOENT when none matches,
+ * -EINVAL when a prefix matches several. */
+int lana_record_find(const char *id_or_name, struct lana_record **ret, struct lana_error **err);
+/* The live status: the recorded one, unless the process it names (the monitor while creating,
+ * the container's own after that) no longer exists with its recorded start time: stopped. */
+enum lana_container_status lana_record_status(const struct lana_record *r);
 /* The start time (clock ticks since boot) of a process, 0 when it does not exist. */
 uint64_t lana_pid_start_time(pid_t pid);
+
+/* ---- lifecycle from any process (lifecycle.c) ---- */
+/* Sends `sig` to the container's first process; -ESRCH when it is not running. */
+int lana_container_signal(const struct lana_record *r, int sig, struct lana_error **err);
+/* Removes a container: with `force` a live one is killed first (its monitor when it is still
+ * being created), else it must be stopped (-EBUSY "... is running (use -f)"). Then its
+ * directory, any cgroup its monitor left and its record go. A cgroup that cannot be removed is
+ * reported after the rest is done. */
+int lana_container_delete(const struct lana_record *r, bool force, struct lana_error **err);
 
 /* Removes snapshots whose diff_id hex is not a key of `keep`, and leftovers of interrupted
  * unpacks. Returns the number removed. */

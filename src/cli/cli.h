@@ -33,6 +33,8 @@ struct command {
 
 /* Prints "lana-img: <message>" and returns the exit code for the error. Frees the error. */
 int cli_fail(struct lana_error *e);
+/* The same, the message prefixed with "CMD: ". */
+int cli_fail_in(const char *cmd, struct lana_error *e);
 /* Prints a usage error ("lana-img CMD: msg; see --help") and returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The store root from --root, $LANA_IMG_ROOT or the default. Caller frees. */
@@ -48,6 +50,8 @@ void cli_reset_getopt(void);
 const char *cli_size(uint64_t n, char buf[32]);
 /* The strings of a JSON array joined by `sep` into buf (cut at size - 1 bytes); returns buf. */
 const char *cli_join(json_t *array, const char *sep, char *buf, size_t size);
+/* The same for a NULL-terminated string array. */
+const char *cli_join_strv(char *const *v, const char *sep, char *buf, size_t size);
 
 int cmd_build(struct cli *cli, int argc, char **argv);
 int cmd_images(struct cli *cli, int argc, char **argv);

@@ -58,38 +58,49 @@ int cmd_containers(struct cli *cli, int argc, char **argv)
         if (r)
                 return r < 0 ? EXIT_OK : r;
         struct lana_error *err = NULL;
-        json_t *all = NULL;
-        if (lana_state_list(&all, &err) < 0)
+        struct lana_record **all = NULL;
+        if (lana_record_list(&all, &err) < 0)
                 return cli_fail(err);
         if (json) {
-                _cleanup_free_ char *s = json_dumps(all, JSON_INDENT(2) | JSON_SORT_KEYS);
+                json_t *arr = json_array();
+                for (size_t i = 0; all[i]; i++) {
+                        json_t *o = lana_record_to_json(all[i]);
+                        enum lana_container_status st = lana_record_status(all[i]);
+                        json_object_set_new(o, "status",
+                                            json_string(lana_container_status_name(st)));
+                        json_object_set_new(o, "running",
+                                            json_boolean(st == LANA_CONTAINER_RUNNING));
+                        json_object_set_new(o, "starting",
+                                            json_boolean(st == LANA_CONTAINER_CREATING));
+                        json_array_append_new(arr, o);
+                }
+                _cleanup_free_ char *s = json_dumps(arr, JSON_INDENT(2) | JSON_SORT_KEYS);
+                json_decref(arr);
                 printf("%s\n", s);
         } else {
                 printf("%-12s %-20s %-30s %-14s %s\n", "ID", "NAME", "IMAGE", "STATUS", "COMMAND");
-                size_t i;
-                json_t *s;
-                json_array_foreach(all, i, s)
-                {
+                for (size_t i = 0; all[i]; i++) {
+                        const struct lana_record *rec = all[i];
+                        enum lana_container_status st = lana_record_status(rec);
                         char status[32];
-                        json_t *ec = json_object_get(s, "exit_code");
-                        if (json_is_true(json_object_get(s, "running")))
+                        if (st == LANA_CONTAINER_RUNNING)
                                 snprintf(status, sizeof status, "running");
-                        else if (json_is_true(json_object_get(s, "starting")))
+                        else if (st == LANA_CONTAINER_CREATING)
                                 snprintf(status, sizeof status, "starting");
-                        else if (ec)
-                                snprintf(status, sizeof status, "exited (%d)",
-                                         (int)json_integer_value(ec));
+                        else if (st == LANA_CONTAINER_CREATED)
+                                snprintf(status, sizeof status, "created");
+                        else if (rec->has_exit_code)
+                                snprintf(status, sizeof status, "exited (%d)", rec->exit_code);
                         else
                                 snprintf(status, sizeof status, "gone");
                         char cmd[256];
-                        cli_join(json_object_get(s, "command"), " ", cmd, sizeof cmd);
-                        printf("%-12.12s %-20s %-30s %-14s %s\n",
-                               json_string_value(json_object_get(s, "id")),
-                               json_string_value(json_object_get(s, "name")),
-                               json_string_value(json_object_get(s, "image")), status, cmd);
+                        cli_join_strv(rec->command, " ", cmd, sizeof cmd);
+                        printf("%-12.12s %-20s %-30s %-14s %s\n", rec->id,
+                               rec->name ? rec->name : "", rec->image ? rec->image : "", status,
+                               cmd);
                 }
         }
-        json_decref(all);
+        lana_record_list_free(all);
         return EXIT_OK;
 }
 
@@ -126,20 +137,10 @@ int cmd_kill(struct cli *cli, int argc, char **argv)
         if (sig < 0)
                 return cli_usage_error("kill", "unknown signal '%s'", argv[optind + 1]);
         struct lana_error *err = NULL;
-        json_t *st = NULL;
-        if (lana_state_find(argv[optind], &st, &err) < 0)
-                return cli_fail(err);
-        if (!lana_state_running(st)) {
-                json_decref(st);
-                fprintf(stderr, "lana-img: kill: container %s is not running\n", argv[optind]);
-                return EXIT_FAIL;
-        }
-        pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
-        json_decref(st);
-        if (kill(pid, sig) < 0) {
-                fprintf(stderr, "lana-img: kill: %s\n", strerror(errno));
-                return EXIT_FAIL;
-        }
+        _cleanup_(lana_record_freep) struct lana_record *rec = NULL;
+        if (lana_record_find(argv[optind], &rec, &err) < 0 ||
+            lana_container_signal(rec, sig, &err) < 0)
+                return cli_fail_in("kill", err);
         return EXIT_OK;
 }
 
@@ -160,56 +161,21 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
         int rc = EXIT_OK;
         for (int i = optind; i < argc; i++) {
                 struct lana_error *err = NULL;
-                json_t *st = NULL;
-                if (lana_state_find(argv[i], &st, &err) < 0) {
+                _cleanup_(lana_record_freep) struct lana_record *rec = NULL;
+                if (lana_record_find(argv[i], &rec, &err) < 0) {
                         rc = cli_fail(err);
                         continue;
                 }
-                const char *id = json_string_value(json_object_get(st, "id"));
-                bool starting = lana_state_starting(st);
-                if (starting || lana_state_running(st)) {
-                        if (!force) {
-                                fprintf(stderr,
-                                        "lana-img: rm: container %s is %s (use "
-                                        "-f)\n",
-                                        argv[i], starting ? "starting" : "running");
-                                rc = EXIT_FAIL;
-                                json_decref(st);
-                                continue;
-                        }
-                        pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
-                        pid_t mon = (pid_t)json_integer_value(json_object_get(st, "monitor"));
-                        /* a container still starting has no pid of its own yet: the lana-img
-                         * starting it goes, and the container with it (PR_SET_PDEATHSIG) */
-                        kill(starting ? mon : pid, SIGKILL);
-                        /* the monitor cleans up after the exit; wait for it (bounded). Once
-                         * it has exited it may stay a zombie until whatever adopted it reaps
-                         * it (1.5-2 s under some inits): lana_pid_start_time() is 0 for a
-                         * zombie too, where kill(mon, 0) would still succeed */
-                        for (int t = 0; t < 500 && mon > 0 && lana_pid_start_time(mon) != 0; t++) {
-                                struct timespec ts = {0, 10 * 1000 * 1000};
-                                nanosleep(&ts, NULL);
-                        }
+                r = lana_container_delete(rec, force, &err);
+                if (r == -EBUSY) {
+                        rc = cli_fail_in("rm", err);
+                        continue;
                 }
-                const char *dir = json_string_value(json_object_get(st, "dir"));
-                if (dir && strstr(dir, "/containers/"))
-                        rm_rf_at(AT_FDCWD, dir);
-                /* the monitor removes the cgroups when the container ends; these are left only
-                 * when it was killed itself */
-                size_t q;
-                json_t *cgp;
-                json_array_foreach(json_object_get(st, "cgroups"), q, cgp)
-                {
-                        struct lana_error *cg_err = NULL;
-                        if (json_is_string(cgp) &&
-                            lana_cgroup_remove(json_string_value(cgp), id, &cg_err) < 0) {
-                                fprintf(stderr, "lana-img: rm: %s\n", cg_err->msg);
-                                lana_error_free(cg_err);
-                        }
-                }
-                lana_state_remove(id);
-                printf("%s\n", id);
-                json_decref(st);
+                /* removed, but a cgroup it names was refused or would not go: said, and the
+                 * container counts as removed */
+                if (r < 0)
+                        (void)cli_fail_in("rm", err);
+                printf("%s\n", rec->id);
         }
         return rc;
 }

@@ -27,27 +27,24 @@ static void help(void)
 static int prune_snapshots(struct lana_store *store, void *ud, struct lana_error **err)
 {
         (void)ud;
-        json_t *keep = json_object(), *ms = NULL, *states = NULL;
+        json_t *keep = json_object(), *ms = NULL;
+        struct lana_record **recs = NULL;
         struct lana_layout *l = lana_store_layout(store);
         int r = lana_layout_list(l, &ms, err);
         if (r >= 0)
-                r = lana_state_list(&states, err);
+                r = lana_record_list(&recs, err);
         if (r >= 0) {
                 size_t i;
                 json_t *m;
                 json_array_foreach(ms, i, m) lana_layout_collect_diff_ids(l, m, keep);
-                json_array_foreach(states, i, m)
-                {
-                        size_t k;
-                        json_t *hx;
-                        json_array_foreach(json_object_get(m, "snapshots"), k, hx)
-                                json_object_set_new(keep, json_string_value(hx), json_true());
-                }
+                for (size_t k = 0; recs[k]; k++)
+                        for (size_t q = 0; recs[k]->snapshots && recs[k]->snapshots[q]; q++)
+                                json_object_set_new(keep, recs[k]->snapshots[q], json_true());
                 r = lana_snapshot_gc(store, keep, err);
         }
         json_decref(keep);
         json_decref(ms);
-        json_decref(states);
+        lana_record_list_free(recs);
         return r < 0 ? r : 0;
 }
 

@@ -366,16 +366,6 @@ static char **json_strv(json_t *a)
         return v;
 }
 
-/* A JSON array of the strings of v, which it frees. */
-static json_t *strv_to_json(char **v)
-{
-        json_t *a = json_array();
-        for (size_t i = 0; v && v[i]; i++)
-                json_array_append_new(a, json_string(v[i]));
-        strv_free(v);
-        return a;
-}
-
 /* ---- the terminal proxy ---- */
 
 static struct termios saved_tio;
@@ -499,9 +489,9 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 
         /* names are unique */
         if (o.name) {
-                json_t *other = NULL;
-                if (lana_state_find(o.name, &other, NULL) == 0) {
-                        json_decref(other);
+                struct lana_record *other = NULL;
+                if (lana_record_find(o.name, &other, NULL) == 0) {
+                        lana_record_free(other);
                         fprintf(stderr, "lana-img: run: the name %s is already in use\n", o.name);
                         json_decref(o.env);
                         return LANA_EXIT_RUNTIME;
@@ -510,7 +500,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         struct lana_store *store = NULL;
         int r = cli_open_store(cli, true, &store, &err);
         struct lana_image img = {0};
-        json_t *mdesc = NULL, *manifest = NULL, *config = NULL;
+        json_t *manifest = NULL, *config = NULL;
         struct lana_platform plat, *pp = NULL;
         if (r >= 0 && o.platform) {
                 r = lana_platform_parse(o.platform, &plat, &err);
@@ -521,21 +511,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         if (r >= 0)
                 r = lana_image_open(store, image, &img, &err);
         if (r >= 0)
-                r = lana_layout_select_manifest(img.layout, img.desc, pp, &mdesc, &err);
-        struct lana_digest d;
-        if (r >= 0)
-                r = lana_descriptor_parse(mdesc, NULL, &d, NULL, &err);
-        if (r >= 0)
-                r = lana_layout_read_json(img.layout, &d, &manifest, &err);
-        if (r >= 0)
-                r = lana_manifest_validate(manifest, &err);
-        if (r >= 0)
-                r = lana_descriptor_parse(json_object_get(manifest, "config"), NULL, &d, NULL,
-                                          &err);
-        if (r >= 0)
-                r = lana_layout_read_json(img.layout, &d, &config, &err);
-        if (r >= 0)
-                r = lana_config_validate(config, &err);
+                r = lana_image_load(img.layout, img.desc, pp, NULL, &manifest, &config, &err);
         if (r >= 0) {
                 /* a binary for another machine would only fail with an obscure exec error */
                 struct lana_platform host, img_p;
@@ -702,27 +678,33 @@ int cmd_run(struct cli *cli, int argc, char **argv)
          * every cgroup it may have made (all the places lana-img would make one; the started
          * container's own replace them below) */
         struct lana_container *c = NULL;
-        json_t *st = NULL;
+        struct lana_record *st = NULL;
         bool recorded = false;
         if (r >= 0) {
-                st = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:b}", "id", id, "name",
-                               o.name ? o.name : hostname, "image", image, "monitor",
-                               (json_int_t)getpid(), "monitor_start",
-                               (json_int_t)lana_pid_start_time(getpid()), "dir", cdir, "rm", o.rm);
-                json_t *cmdj = json_array();
-                for (size_t q = 0; pargv[q]; q++)
-                        json_array_append_new(cmdj, json_string(pargv[q]));
-                json_object_set_new(st, "command", cmdj);
-                json_object_set_new(st, "created", json_integer((json_int_t)time(NULL)));
+                st = lana_record_new(id);
+                st->name = xstrdup(o.name ? o.name : hostname);
+                st->image = xstrdup(image);
+                st->dir = xstrdup(cdir);
+                st->monitor = getpid();
+                st->monitor_start = lana_pid_start_time(getpid());
+                st->rm = o.rm;
+                st->created = (int64_t)time(NULL);
+                size_t q = 0;
+                while (pargv[q])
+                        q++;
+                st->command = xnew(char *, q + 1);
+                for (q = 0; pargv[q]; q++)
+                        st->command[q] = xstrdup(pargv[q]);
                 /* the snapshots under this container's overlay: prune keeps them */
-                json_t *snapj = json_array();
-                for (size_t q = 0; q < nl; q++) {
+                st->snapshots = xnew(char *, nl + 1);
+                for (q = 0; q < nl; q++) {
                         const char *slash = strrchr(lowers[q], '/');
-                        json_array_append_new(snapj, json_string(slash ? slash + 1 : lowers[q]));
+                        st->snapshots[q] = xstrdup(slash ? slash + 1 : lowers[q]);
                 }
-                json_object_set_new(st, "snapshots", snapj);
-                json_object_set_new(st, "cgroups", strv_to_json(lana_cgroup_candidates(id)));
-                r = lana_state_write(id, st, &err);
+                st->cgroups = lana_cgroup_candidates(id);
+                if (o.detach)
+                        st->log_path = xasprintf("%s/log", cdir);
+                r = lana_record_write(st, &err);
                 recorded = r >= 0;
         }
         /* the overlay is mounted on the container directory itself (in the container's mount
@@ -746,20 +728,20 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 r = lana_container_start(&spec, &c, &err);
 
         if (r >= 0) {
-                json_object_set_new(st, "pid", json_integer((json_int_t)lana_container_pid(c)));
-                json_object_set_new(
-                        st, "pid_start",
-                        json_integer((json_int_t)lana_pid_start_time(lana_container_pid(c))));
-                json_object_set_new(st, "cgroups", strv_to_json(lana_container_cgroups(c)));
-                if (lana_state_write(id, st, &err) < 0) {
+                st->status = LANA_CONTAINER_RUNNING;
+                st->pid = lana_container_pid(c);
+                st->pid_start = lana_pid_start_time(st->pid);
+                st->started = (int64_t)time(NULL);
+                strv_free(st->cgroups);
+                st->cgroups = lana_container_cgroups(c);
+                if (lana_record_write(st, &err) < 0) {
                         /* without a record nothing protects the container's snapshots */
                         lana_container_free(c);
                         fprintf(stderr, "lana-img: run: %s\n", err->msg);
                         lana_error_free(err);
                         err = NULL;
-                        json_decref(st);
-                        st = NULL;
-                        lana_state_remove(id);
+                        st = lana_record_free(st);
+                        lana_record_remove(id);
                         status = LANA_EXIT_RUNTIME;
                         if (o.detach) {
                                 dprintf(ready[1], "%d cannot record the container", status);
@@ -785,14 +767,16 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                                 "lana-img: run: the container ran out of memory "
                                 "(limit %jd bytes)\n",
                                 (intmax_t)o.memory);
-                json_object_set_new(st, "exit_code", json_integer(status));
-                json_object_set_new(st, "oom_killed", json_boolean(oom));
-                json_object_set_new(st, "finished", json_integer((json_int_t)time(NULL)));
+                st->status = LANA_CONTAINER_STOPPED;
+                st->has_exit_code = true;
+                st->exit_code = status;
+                st->oom_killed = oom;
+                st->finished = (int64_t)time(NULL);
                 lana_container_free(c);
                 if (o.rm) {
-                        lana_state_remove(id);
+                        lana_record_remove(id);
                 } else {
-                        (void)lana_state_write(id, st, NULL);
+                        (void)lana_record_write(st, NULL);
                 }
         } else {
                 if (err) {
@@ -814,8 +798,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         if (cdir && (o.rm || r < 0))
                 rm_rf_at(AT_FDCWD, cdir);
         if (r < 0 && recorded)
-                lana_state_remove(id);
-        json_decref(st);
+                lana_record_remove(id);
+        lana_record_free(st);
         if (o.detach && monitor == 0)
                 _exit(status);
 done:
@@ -827,7 +811,6 @@ done:
         for (size_t q = 0; q < nl + 1; q++)
                 free(lowers[q]);
         free(lowers);
-        json_decref(mdesc);
         json_decref(manifest);
         json_decref(config);
         if (img.display)

@@ -51,9 +51,14 @@ static void usage(FILE *f)
 
 int cli_fail(struct lana_error *e)
 {
+        return cli_fail_in(NULL, e);
+}
+
+int cli_fail_in(const char *cmd, struct lana_error *e)
+{
         int code = EXIT_FAIL;
         if (e) {
-                fprintf(stderr, "lana-img: %s\n", e->msg);
+                fprintf(stderr, "lana-img: %s%s%s\n", cmd ? cmd : "", cmd ? ": " : "", e->msg);
                 if (e->code == -EINVAL)
                         code = EXIT_INVALID;
                 else if (e->code == -ENOENT)
@@ -132,6 +137,17 @@ const char *cli_join(json_t *array, const char *sep, char *buf, size_t size)
                 if (k)
                         strncat(buf, sep, size - strlen(buf) - 1);
                 strncat(buf, json_string_value(v), size - strlen(buf) - 1);
+        }
+        return buf;
+}
+
+const char *cli_join_strv(char *const *v, const char *sep, char *buf, size_t size)
+{
+        buf[0] = '\0';
+        for (size_t k = 0; v && v[k]; k++) {
+                if (k)
+                        strncat(buf, sep, size - strlen(buf) - 1);
+                strncat(buf, v[k], size - strlen(buf) - 1);
         }
         return buf;
 }

@@ -47,6 +47,7 @@
 #include "lana/error.h"
 #include "macro.h"
 #include "../../src/lib/runtime/runtime-internal.h"
+#include "tap-skip.h"
 
 #ifndef SYS_clone3
 #define SYS_clone3 435
@@ -1098,7 +1099,7 @@ static void test_file_missing_and_oversized(void **state)
         assert_non_null(strstr(o.msg, path));
 }
 
-int main(void)
+static int run_all(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_default_docker_caps),
@@ -1117,4 +1118,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_file_missing_and_oversized, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
+}
+
+int main(void)
+{
+        return unit_run_fixing_skips(run_all);
 }
