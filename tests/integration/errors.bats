@@ -487,6 +487,123 @@ EOF
         assert_contains "$stderr" "$WORK/two.tar"
 }
 
+# ---- spec parser limits (issue 10) ----
+
+# ms_since T0: milliseconds since T0 (from `date +%s%N`)
+ms_since() {
+        echo $((($(date +%s%N) - $1) / 1000000))
+}
+
+# The bound for one large spec, parse and build: 0.2 to 0.9 s here; the quadratic parser took
+# 86 s on the same 80,000 labels and 71 s to refuse the 80,000 aliases.
+SPEC_BOUND_MS=5000
+
+@test "spec limits: 80,000 labels (under 1 MiB) build in linear time" {
+        {
+                echo "image: example.com/t/labels"
+                echo "config:"
+                echo " labels:"
+                seq -f '  %g: v' 0 79999
+        } >"$WORK/e/labels.yaml"
+        [ "$(stat -c %s "$WORK/e/labels.yaml")" -lt 1048576 ]
+        local t0
+        t0=$(date +%s%N)
+        build_ok -q -f e/labels.yaml e
+        local ms
+        ms=$(ms_since "$t0")
+        run --separate-stderr lana inspect example.com/t/labels
+        assert_status 0
+        assert_eq "$(echo "$output" | jq '.config.config.Labels | length')" 80000 "label count"
+        [ "$ms" -lt "$SPEC_BOUND_MS" ] || { echo "80,000 labels took $ms ms"; return 1; }
+}
+
+@test "spec limits: 80,000 aliases or 40,000 anchors are refused at once, exit 3, with the line" {
+        {
+                echo "image: example.com/t/e"
+                echo "tags: &t [a]"
+                echo "config:"
+                echo " cmd:"
+                yes ' - *t' | head -n 80000
+        } >"$WORK/aliases.yaml"
+        [ "$(stat -c %s "$WORK/aliases.yaml")" -lt 1048576 ]
+        local t0 ms
+        t0=$(date +%s%N)
+        fails aliases.yaml 3 <"$WORK/aliases.yaml"
+        ms=$(ms_since "$t0")
+        assert_contains "$stderr" "e/aliases.yaml:69: more than 64 YAML aliases"
+        [ "$ms" -lt "$SPEC_BOUND_MS" ] || { echo "80,000 aliases took $ms ms"; return 1; }
+
+        # each alias with its own anchor: libfyaml's cost grows with anchors times nodes
+        {
+                echo "image: example.com/t/e"
+                echo "config:"
+                echo " cmd:"
+                seq -f ' - &%g x' 0 39999 | sed 'p; s/&\([0-9]*\) x/*\1/'
+        } >"$WORK/anchors.yaml"
+        [ "$(stat -c %s "$WORK/anchors.yaml")" -lt 1048576 ]
+        t0=$(date +%s%N)
+        fails anchors.yaml 3 <"$WORK/anchors.yaml"
+        ms=$(ms_since "$t0")
+        assert_contains "$stderr" "e/anchors.yaml:132: more than 64 YAML anchors"
+        [ "$ms" -lt "$SPEC_BOUND_MS" ] || { echo "40,000 anchors took $ms ms"; return 1; }
+
+        fails alias.yaml 3 <<'EOF2'
+image: example.com/t/e
+tags: &t [a]
+config:
+  cmd: *t
+EOF2
+        assert_contains "$stderr" "e/alias.yaml:4: config.cmd: YAML aliases are not supported"
+}
+
+@test "spec limits: a duplicate key: exit 3, file:line and the key path" {
+        fails dupkey.yaml 3 <<'EOF2'
+image: example.com/t/e
+config:
+  labels:
+    a: one
+    b: two
+    a: three
+EOF2
+        assert_contains "$stderr" "e/dupkey.yaml:6: config.labels.a: duplicate key (first at line 4)"
+}
+
+@test "spec limits: a raw NUL or control character: exit 3, the key and line named" {
+        # "adv/a" used to be built, and named, with "evil" never seen
+        printf 'image: adv/a\0evil\n' >"$WORK/nul.yaml"
+        fails nul.yaml 3 <"$WORK/nul.yaml"
+        assert_contains "$stderr" "e/nul.yaml:1: image: contains a control character (U+0000)"
+        run --separate-stderr lana inspect docker.io/adv/a
+        assert_status 4
+
+        printf 'image: example.com/t/e\nconfig:\n  labels:\n    a: "x\033[2Jy"\n' >"$WORK/esc.yaml"
+        fails esc.yaml 3 <"$WORK/esc.yaml"
+        assert_contains "$stderr" "e/esc.yaml:4: config.labels.a: contains a control character (U+001B)"
+
+        fails escaped.yaml 3 <<'EOF2'
+image: example.com/t/e
+tags: ["a\nb"]
+EOF2
+        assert_contains "$stderr" "e/escaped.yaml:2: tags[0]: contains a control character (U+000A)"
+}
+
+@test "spec limits: config.workdir must be absolute and clean, not under /proc: exit 3" {
+        local w
+        for w in /proc/self/fd/4 /proc /app/../proc/1/cwd /a/./b //a rel/ative; do
+                printf 'image: example.com/t/e\nconfig:\n  workdir: %s\n' "$w" >"$WORK/wd.yaml"
+                fails wd.yaml 3 <"$WORK/wd.yaml"
+                assert_contains "$stderr" "e/wd.yaml:3: config.workdir: '$w' "
+        done
+        assert_contains "$stderr" "must be an absolute path"
+}
+
+@test "spec limits: a spec over 1 MiB: exit 3, not 1" {
+        { echo "image: example.com/t/e"; head -c 1048576 /dev/zero | tr '\0' '#'; } \
+                >"$WORK/big.yaml"
+        fails big.yaml 3 <"$WORK/big.yaml"
+        assert_contains "$stderr" "larger than 1048576 bytes"
+}
+
 # ---- run option validation (issue 10) ----
 
 @test "run: --cpus and --pids-limit refuse NaN, infinities, out-of-range and malformed numbers with usage (2)" {
