@@ -305,3 +305,26 @@ no_snapshots() {
         assert_match "$stderr" "tar\+xz is not a layer lana-img can unpack"
         no_snapshots
 }
+
+@test "run: an image of 300 layers runs (the overlay names its lower layers by descriptor, not by path)" {
+        rt_setup
+        [ -x /bin/busybox ] || skip "/bin/busybox is missing (install busybox-static)"
+        mkdir -p many
+        cp /bin/busybox many/busybox
+        {
+                echo "image: many/layers"
+                echo "layers:"
+                echo "  - name: bin"
+                echo "    files: [{src: busybox, dst: /bin/busybox}]"
+                for i in $(seq 1 300); do
+                        echo "f$i" >"many/f$i"
+                        echo "  - name: l$i"
+                        echo "    files: [{src: f$i, dst: /data/f$i}]"
+                done
+        } >many/lana-img.yaml
+        lana build -q many >/dev/null
+        run --separate-stderr lana run --rm many/layers /bin/busybox sh -c \
+                '/bin/busybox ls /data | /bin/busybox wc -l; /bin/busybox cat /data/f1 /data/f300'
+        assert_status 0
+        assert_eq "$(printf '%s' "$output" | tr '\n' ' ')" "300 f1 f300" "the container's view"
+}

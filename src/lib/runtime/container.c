@@ -550,19 +550,56 @@ static void load_seccomp(struct child_args *a)
                 child_fail(a->sock, LANA_EXIT_RUNTIME, "%s", e ? e->msg : "seccomp: failed");
 }
 
-static char *join_lowers(char **lowers)
+/* Mounts the overlay of `lowers` (top first) with `upper` and `work` on `target`. The lower
+ * directories are named by descriptor, from /proc/self/fd as the working directory ("12:13:..."),
+ * so that the option string stays within the kernel's one page whatever the store's path:
+ * about 5 bytes a layer instead of the length of its path (overlayfs itself stacks at most 500).
+ * With `volatile_upper` the "volatile" option is tried first (Linux 5.10+: no sync of the upper
+ * file system when the container exits; refused with EINVAL before). Returns 0 or -errno. */
+static int mount_overlay(char **lowers, const char *upper, const char *work, const char *target,
+                         bool volatile_upper)
 {
-        size_t len = 1;
-        for (size_t i = 0; lowers[i]; i++)
-                len += strlen(lowers[i]) + 1;
-        char *s = xmalloc(len);
-        s[0] = '\0';
-        for (size_t i = 0; lowers[i]; i++) {
-                if (i)
-                        strcat(s, ":");
-                strcat(s, lowers[i]);
+        size_t n = 0;
+        while (lowers[n])
+                n++;
+        _cleanup_free_ int *fds = xnew(int, n);
+        struct lana_buf opts;
+        lana_buf_init(&opts, 4095);
+        int r = lana_buf_append(&opts, "lowerdir=", 9);
+        size_t opened = 0;
+        for (; r >= 0 && opened < n; opened++) {
+                fds[opened] = open(lowers[opened], O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (fds[opened] < 0) {
+                        r = -errno;
+                        break;
+                }
+                char name[16];
+                int len = snprintf(name, sizeof name, "%s%d", opened ? ":" : "", fds[opened]);
+                r = lana_buf_append(&opts, name, (size_t)len);
         }
-        return s;
+        _cleanup_free_ char *tail = xasprintf(",upperdir=%s,workdir=%s", upper, work);
+        if (r >= 0)
+                r = lana_buf_append(&opts, tail, strlen(tail));
+        _cleanup_close_ int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (r >= 0 && (cwd < 0 || chdir("/proc/self/fd") < 0))
+                r = -errno;
+        if (r >= 0) {
+                int mr = -1;
+                if (volatile_upper) {
+                        _cleanup_free_ char *v = xasprintf("%s,volatile", opts.data);
+                        mr = strlen(v) < 4096 ? mount("overlay", target, "overlay", MS_NODEV, v)
+                                              : -1;
+                }
+                if (mr < 0)
+                        mr = mount("overlay", target, "overlay", MS_NODEV, opts.data);
+                r = mr < 0 ? -errno : 0;
+                (void)fchdir(cwd);
+        }
+        for (size_t i = 0; i < opened; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        lana_buf_release(&opts);
+        return r;
 }
 
 /* The process must now sit in the directory it resolved, and that directory must be reachable
@@ -609,22 +646,13 @@ static int child_main(void *arg)
               strerror(errno));
         /* rootfs */
         if (s->lowerdirs && s->lowerdirs[0]) {
-                _cleanup_free_ char *lower = join_lowers(s->lowerdirs);
-                _cleanup_free_ char *opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower,
-                                                      s->upperdir, s->workdir);
-                CHECK(strlen(opts) < 4000, "too many layers for one overlay mount");
                 const char *no_overlay = getenv("LANA_IMG_NO_OVERLAY");
                 bool use_overlay = !(no_overlay && *no_overlay == '1');
-                int mr = -1;
-                if (use_overlay && s->volatile_upper) {
-                        /* "volatile" (Linux 5.10+): no sync of the upper file system, which an
-                         * overlay otherwise syncs whole when it is unmounted, i.e. when the
-                         * container exits; a kernel without it refuses the option (EINVAL) */
-                        _cleanup_free_ char *vopts = xasprintf("%s,volatile", opts);
-                        mr = mount("overlay", s->rootfs, "overlay", MS_NODEV, vopts);
-                }
-                if (use_overlay && mr < 0)
-                        mr = mount("overlay", s->rootfs, "overlay", MS_NODEV, opts);
+                int mr = -ENODEV;
+                if (use_overlay)
+                        mr = mount_overlay(s->lowerdirs, s->upperdir, s->workdir, s->rootfs,
+                                           s->volatile_upper);
+                CHECK(mr != -E2BIG, "too many layers for one overlay mount");
                 if (mr < 0) {
                         /* no overlayfs here: a private copy of the layers in the upper dir */
                         struct lana_error *e = NULL;
