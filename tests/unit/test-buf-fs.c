@@ -17,10 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <seccomp.h>
 
 #include "buf.h"
 #include "fs-util.h"
@@ -400,10 +404,56 @@ static void test_rm_rf_at_symlink_itself(void **state)
         assert_true(exists_at(f->dfd, "outside"));
 }
 
+/* In a child (the test process keeps its descriptors): opens descriptors at 10, 20 and 30,
+ * optionally makes close_range(2) fail with ENOSYS (a seccomp filter, as an old kernel would),
+ * keeps 20 and 0-2, and reports which of 10, 20, 30 and 2 are still open as a bit mask. */
+static int close_all_in_child(bool no_close_range)
+{
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (dup2(2, 10) < 0 || dup2(2, 20) < 0 || dup2(2, 30) < 0)
+                        _exit(100);
+                if (no_close_range) {
+                        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+                        if (!ctx ||
+                            seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(close_range),
+                                             0) < 0 ||
+                            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || seccomp_load(ctx) < 0)
+                                _exit(101);
+                        if (syscall(SYS_close_range, 40, 41, 0) == 0 || errno != ENOSYS)
+                                _exit(102);
+                }
+                const int keep[] = {20, -1, 1};
+                if (close_all_fds_except(keep, 3) < 0)
+                        _exit(103);
+                int open_mask = 0;
+                const int probe[] = {10, 20, 30, 2};
+                for (int i = 0; i < 4; i++)
+                        if (fcntl(probe[i], F_GETFD) >= 0)
+                                open_mask |= 1 << i;
+                _exit(open_mask);
+        }
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        return WEXITSTATUS(st);
+}
+
+static void test_close_all_fds_except(void **state)
+{
+        (void)state;
+        /* 20 and stdio stay; 10 and 30 go */
+        assert_int_equal(close_all_in_child(false), (1 << 1) | (1 << 3));
+        /* the same through the fallback walk */
+        assert_int_equal(close_all_in_child(true), (1 << 1) | (1 << 3));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_buf_max),
+                cmocka_unit_test(test_close_all_fds_except),
                 cmocka_unit_test(test_buf_zero_max),
                 cmocka_unit_test(test_buf_growth_and_steal),
                 cmocka_unit_test(test_write_read_full),
