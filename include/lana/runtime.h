@@ -77,8 +77,8 @@ struct lana_container_spec {
 struct lana_container;
 
 /* Creates and starts the container; on success the process has exec'd (or failed to, which is
- * reported as an error with code: -ENOENT for not found (exit 127), -EACCES not executable
- * (126), anything else a runtime failure (125)). stdin/stdout/stderr are inherited unless
+ * reported as an error of kind LANA_ERR_NO_PROGRAM (exit 127) or LANA_ERR_NOT_EXECUTABLE (126);
+ * anything else is a runtime failure (125)). stdin/stdout/stderr are inherited unless
  * `terminal`, in which case lana_container_pty() gives the pty master. */
 int lana_container_start(const struct lana_container_spec *s, struct lana_container **ret,
                          struct lana_error **err);

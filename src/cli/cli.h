@@ -33,6 +33,8 @@ struct command {
 
 /* Prints "lana-img: <message>" and returns the exit code for the error. Frees the error. */
 int cli_fail(struct lana_error *e);
+/* The exit code for an error, from its kind: 3 invalid input, 4 not found, 1 anything else. */
+int cli_exit_code(const struct lana_error *e);
 /* The same, the message prefixed with "CMD: ". */
 int cli_fail_in(const char *cmd, struct lana_error *e);
 /* Prints a usage error ("lana-img CMD: msg; see --help") and returns EXIT_USAGE. */

@@ -780,11 +780,9 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                 }
         } else {
                 if (err) {
-                        status = err->code == -ENOENT && strstr(err->msg, "exec ")
-                                         ? LANA_EXIT_NOT_FOUND
-                                 : err->code == -EACCES && strstr(err->msg, "exec ")
-                                         ? LANA_EXIT_NOT_EXECUTABLE
-                                         : LANA_EXIT_RUNTIME;
+                        status = err->kind == LANA_ERR_NO_PROGRAM       ? LANA_EXIT_NOT_FOUND
+                                 : err->kind == LANA_ERR_NOT_EXECUTABLE ? LANA_EXIT_NOT_EXECUTABLE
+                                                                        : LANA_EXIT_RUNTIME;
                         if (o.detach && monitor == 0) {
                                 dprintf(ready[1], "%d %s", status, err->msg);
                         } else {

@@ -49,6 +49,18 @@ static void usage(FILE *f)
                    "4 image not found.\n");
 }
 
+int cli_exit_code(const struct lana_error *e)
+{
+        switch (e->kind) {
+        case LANA_ERR_INVALID:
+                return EXIT_INVALID;
+        case LANA_ERR_NOT_FOUND:
+                return EXIT_NOT_FOUND;
+        default:
+                return EXIT_FAIL;
+        }
+}
+
 int cli_fail(struct lana_error *e)
 {
         return cli_fail_in(NULL, e);
@@ -59,10 +71,7 @@ int cli_fail_in(const char *cmd, struct lana_error *e)
         int code = EXIT_FAIL;
         if (e) {
                 fprintf(stderr, "lana-img: %s%s%s\n", cmd ? cmd : "", cmd ? ": " : "", e->msg);
-                if (e->code == -EINVAL)
-                        code = EXIT_INVALID;
-                else if (e->code == -ENOENT)
-                        code = EXIT_NOT_FOUND;
+                code = cli_exit_code(e);
                 lana_error_free(e);
         } else {
                 fprintf(stderr, "lana-img: unknown error\n");

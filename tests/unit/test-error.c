@@ -119,6 +119,53 @@ static void test_messages_are_one_line(void **state)
         lana_error_free(e);
 }
 
+static void test_kind_derived_from_errno(void **state)
+{
+        (void)state;
+        struct lana_error *e = NULL;
+        lana_error_set(&e, -EINVAL, "bad");
+        assert_int_equal(e->kind, LANA_ERR_INVALID);
+        lana_error_set(&e, -ENOENT, "gone");
+        assert_int_equal(e->kind, LANA_ERR_NOT_FOUND);
+        lana_error_setsys(&e, -EACCES, "open x");
+        assert_int_equal(e->kind, LANA_ERR_PERMISSION);
+        lana_error_set(&e, -EBADMSG, "digest");
+        assert_int_equal(e->kind, LANA_ERR_INTEGRITY);
+        lana_error_set(&e, -EBUSY, "in use");
+        assert_int_equal(e->kind, LANA_ERR_CONFLICT);
+        lana_error_set(&e, -ENOSPC, "full");
+        assert_int_equal(e->kind, LANA_ERR_IO);
+        lana_error_set(&e, -ECONNREFUSED, "net");
+        assert_int_equal(e->kind, LANA_ERR_FAILED);
+        lana_error_set(&e, 5, "nonnegative");
+        assert_int_equal(e->kind, LANA_ERR_IO);
+        assert_string_equal(lana_error_kind_name(LANA_ERR_NO_PROGRAM), "program not found");
+        assert_string_equal(lana_error_kind_name((enum lana_error_kind)999), "failed");
+        lana_error_free(e);
+}
+
+/* An explicit kind survives wrapping, whatever errno the wrapper passes; a derived one follows
+ * the wrapper's errno (it reclassifies the failure). */
+static void test_kind_through_wrap(void **state)
+{
+        (void)state;
+        struct lana_error *e = NULL;
+        lana_error_set_kind(&e, LANA_ERR_NO_PROGRAM, -ENOENT, "exec %s: not found", "x");
+        assert_int_equal(lana_error_wrap(&e, -ENOENT, "run"), -ENOENT);
+        assert_int_equal(e->kind, LANA_ERR_NO_PROGRAM);
+        lana_error_wrap(&e, -EIO, "outer");
+        assert_int_equal(e->kind, LANA_ERR_NO_PROGRAM);
+        assert_int_equal(e->code, -EIO);
+        assert_string_equal(e->msg, "outer: run: exec x: not found");
+
+        lana_error_set(&e, -ENOENT, "blob");
+        lana_error_wrap(&e, -ENOENT, "pull");
+        assert_int_equal(e->kind, LANA_ERR_NOT_FOUND);
+        lana_error_wrap(&e, -EINVAL, "image");
+        assert_int_equal(e->kind, LANA_ERR_INVALID);
+        lana_error_free(e);
+}
+
 static void test_free_accepts_null(void **state)
 {
         (void)state;
@@ -142,6 +189,8 @@ int main(void)
                 cmocka_unit_test(test_wrap_prefixes_context),
                 cmocka_unit_test(test_wrap_without_error_synthesises),
                 cmocka_unit_test(test_messages_are_one_line),
+                cmocka_unit_test(test_kind_derived_from_errno),
+                cmocka_unit_test(test_kind_through_wrap),
                 cmocka_unit_test(test_free_accepts_null),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

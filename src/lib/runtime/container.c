@@ -961,10 +961,12 @@ static int receive_report(int sock, int *ret_pty, struct lana_error **err)
                 char *sp = strchr(buf, ' ');
                 int code = atoi(buf);
                 const char *msg = sp ? sp + 1 : buf;
-                int e = code == LANA_EXIT_NOT_FOUND        ? -ENOENT
-                        : code == LANA_EXIT_NOT_EXECUTABLE ? -EACCES
-                                                           : -EIO;
-                return lana_error_set(err, e, "%s", msg);
+                if (code == LANA_EXIT_NOT_FOUND)
+                        return lana_error_set_kind(err, LANA_ERR_NO_PROGRAM, -ENOENT, "%s", msg);
+                if (code == LANA_EXIT_NOT_EXECUTABLE)
+                        return lana_error_set_kind(err, LANA_ERR_NOT_EXECUTABLE, -EACCES, "%s",
+                                                   msg);
+                return lana_error_set(err, -EIO, "%s", msg);
         }
 }
 
