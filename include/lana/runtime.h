@@ -72,16 +72,29 @@ struct lana_container_spec {
         char **env;
         const char *cwd;
         const char *user; /* "name|uid[:group|gid]", resolved in the image; NULL: root */
+        /* create and start as two steps: the fifo the created process waits on (see
+         * lana_container_create), or NULL to exec at once */
+        const char *exec_fifo;
 };
 
 struct lana_container;
+struct lana_record;
 
-/* Creates and starts the container; on success the process has exec'd (or failed to, which is
- * reported as an error of kind LANA_ERR_NO_PROGRAM (exit 127) or LANA_ERR_NOT_EXECUTABLE (126);
- * anything else is a runtime failure (125)). stdin/stdout/stderr are inherited unless
- * `terminal`, in which case lana_container_pty() gives the pty master. */
-int lana_container_start(const struct lana_container_spec *s, struct lana_container **ret,
-                         struct lana_error **err);
+/* Creates the container: everything up to the exec of its program (namespaces, mounts, cgroups,
+ * identity, capabilities, seccomp). With spec->exec_fifo the process then waits on that fifo
+ * (made here; it must not exist) until lana_container_start() or lana_container_start_record()
+ * releases it; without one it execs at once, and this returns once it has (create and start in
+ * one). An exec that fails is reported as an error of kind LANA_ERR_NO_PROGRAM (exit 127) or
+ * LANA_ERR_NOT_EXECUTABLE (126); anything else is a runtime failure (125). stdin/stdout/stderr
+ * are inherited unless `terminal`, in which case lana_container_pty() gives the pty master. */
+int lana_container_create(const struct lana_container_spec *s, struct lana_container **ret,
+                          struct lana_error **err);
+/* Starts a container this process created with an exec fifo, and returns once its program has
+ * been executed (or failed to be: the kinds above). -EALREADY (conflict) when it was started. */
+int lana_container_start(struct lana_container *c, struct lana_error **err);
+/* The same from any process, given the record of a created container: releases it; an exec
+ * failure then shows as its exit status (127/126). */
+int lana_container_start_record(const struct lana_record *r, struct lana_error **err);
 pid_t lana_container_pid(const struct lana_container *c);
 int lana_container_pty(const struct lana_container *c);
 /* Waits for the container's init to exit; returns the docker-style status: the exit code, or
@@ -89,7 +102,7 @@ int lana_container_pty(const struct lana_container *c);
 int lana_container_wait(struct lana_container *c, bool *ret_oom, struct lana_error **err);
 int lana_container_kill(struct lana_container *c, int sig);
 /* Kills what is left, removes the cgroups, frees. Accepts NULL. */
-void lana_container_free(struct lana_container *c);
+struct lana_container *lana_container_free(struct lana_container *c);
 /* The container's cgroup directories (absolute paths), for its record: should the lana-img
  * that runs it die, `rm` removes them with lana_cgroup_remove(). NULL-terminated, strv_free(). */
 char **lana_container_cgroups(const struct lana_container *c);

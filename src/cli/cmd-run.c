@@ -544,6 +544,9 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         _cleanup_free_ char *work = cdir ? xasprintf("%s/work", cdir) : NULL;
         _cleanup_free_ char *sccache =
                 store ? xasprintf("%s/cache/seccomp", lana_store_root(store)) : NULL;
+        _cleanup_free_ char *state_root = lana_state_root();
+        /* what the created process waits on until it is started, beside its record */
+        _cleanup_free_ char *fifo = xasprintf("%s/%s/exec.fifo", state_root, id);
         /* the bottom layer: the mount points /dev, /proc and /sys */
         if (r >= 0)
                 r = lana_snapshot_skeleton(store, &lowers[nl], &err);
@@ -724,16 +727,26 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                         dup2(lfd, 2);
                 }
         }
+        /* create, record the created process, start: the two steps any front end takes */
+        spec.exec_fifo = fifo;
         if (r >= 0)
-                r = lana_container_start(&spec, &c, &err);
+                r = lana_container_create(&spec, &c, &err);
+        if (r >= 0) {
+                st->status = LANA_CONTAINER_CREATED;
+                st->pid = lana_container_pid(c);
+                st->pid_start = lana_pid_start_time(st->pid);
+                strv_free(st->cgroups);
+                st->cgroups = lana_container_cgroups(c);
+                r = lana_record_write(st, &err);
+                if (r >= 0)
+                        r = lana_container_start(c, &err);
+                if (r < 0)
+                        c = lana_container_free(c);
+        }
 
         if (r >= 0) {
                 st->status = LANA_CONTAINER_RUNNING;
-                st->pid = lana_container_pid(c);
-                st->pid_start = lana_pid_start_time(st->pid);
                 st->started = (int64_t)time(NULL);
-                strv_free(st->cgroups);
-                st->cgroups = lana_container_cgroups(c);
                 if (lana_record_write(st, &err) < 0) {
                         /* without a record nothing protects the container's snapshots */
                         lana_container_free(c);

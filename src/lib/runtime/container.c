@@ -25,6 +25,7 @@
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <net/if.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -59,6 +60,8 @@
 struct lana_container {
         pid_t pid;
         int pty;
+        int report;      /* our end of the report socket while the container is created */
+        char *exec_fifo; /* the fifo its process waits on until started, or NULL */
         struct cgroup *cg;
         int status;
         bool waited;
@@ -70,6 +73,7 @@ struct child_args {
         int init_fd;        /* sealed memfd of the static init, or -1 */
         const void *filter; /* compiled seccomp BPF, or NULL for none */
         size_t filter_len;
+        int fifo_fd; /* O_PATH fd of the exec fifo (create then start), or -1 */
 };
 
 /* ---- reporting from the child ---- */
@@ -602,6 +606,19 @@ static int mount_overlay(char **lowers, const char *upper, const char *work, con
         return r;
 }
 
+/* Created: the process is complete but for the exec, and waits until some process opens the exec
+ * fifo for reading (lana_container_start, from any process). Opening it for writing blocks until
+ * then; the byte written tells the starter that this process, not a stale writer, was there. */
+static void wait_for_start(struct child_args *a)
+{
+        char p[64];
+        int fd = open(fd_path(a->fifo_fd, p), O_WRONLY | O_CLOEXEC);
+        CHECK(fd >= 0, "exec fifo: %s", strerror(errno));
+        CHECK(write(fd, "0", 1) == 1, "exec fifo: %s", strerror(errno));
+        close(fd);
+        close(a->fifo_fd);
+}
+
 /* The process must now sit in the directory it resolved, and that directory must be reachable
  * from its root: the kernel's getcwd reports a directory outside the root as "(unreachable)..."
  * (glibc turns that into ENOENT), so a success that starts with '/' proves it is inside. */
@@ -628,7 +645,7 @@ static int child_main(void *arg)
          * directories, whatever a front end holds) is needed from here on: close it all now,
          * whatever the code path that ran before, so no later step can reach the host through
          * an inherited descriptor (/proc/self/fd/N). Kept: stdio, the report socket, the init. */
-        const int passed[] = {a->sock, a->init_fd};
+        const int passed[] = {a->sock, a->init_fd, a->fifo_fd};
         int cr = close_all_fds_except(passed, ELEMENTSOF(passed));
         CHECK(cr >= 0, "close inherited descriptors: %s", strerror(-cr));
         CHECK(unshare(CLONE_NEWCGROUP) == 0, "cgroup namespace: %s", strerror(errno));
@@ -812,7 +829,7 @@ static int child_main(void *arg)
         close(root);
         /* Second sweep, before anything runs with the program's identity: what remains is
          * stdio, the report socket, the init and the working directory. */
-        const int remaining[] = {a->sock, a->init_fd, cwd_fd};
+        const int remaining[] = {a->sock, a->init_fd, a->fifo_fd, cwd_fd};
         cr = close_all_fds_except(remaining, ELEMENTSOF(remaining));
         CHECK(cr >= 0, "close descriptors: %s", strerror(-cr));
 
@@ -836,6 +853,8 @@ static int child_main(void *arg)
                 load_seccomp(a);
         /* the last word before exec: what follows is EOF (exec done) or an exec error */
         CHECK(write(a->sock, "X", 1) == 1, "report: %s", strerror(errno));
+        if (a->fifo_fd >= 0)
+                wait_for_start(a);
         exec_program(a, env);
 }
 
@@ -925,10 +944,14 @@ static int compile_filter(const struct lana_container_spec *s, struct lana_buf *
         return r;
 }
 
-static int receive_report(int sock, int *ret_pty, struct lana_error **err)
+/* Reads the child's report until exec (EOF after "X"), or, with `until_created`, until "X": the
+ * process is then created and waits on its exec fifo; a later call with `ready` set reads the
+ * rest (EOF: exec happened; a message: exec failed). */
+static int receive_report(int sock, bool until_created, bool ready, int *ret_pty,
+                          struct lana_error **err)
 {
-        bool ready = false;
-        *ret_pty = -1;
+        if (ret_pty)
+                *ret_pty = -1;
         for (;;) {
                 char buf[1200];
                 char cbuf[CMSG_SPACE(sizeof(int))];
@@ -945,16 +968,25 @@ static int receive_report(int sock, int *ret_pty, struct lana_error **err)
                         if (ready)
                                 return 0;
                         return lana_error_set(err, -EIO,
-                                              "the container's first process died "
-                                              "while setting up");
+                                              ready ? "the container's first process died "
+                                                      "before its program ran"
+                                                    : "the container's first process died "
+                                                      "while setting up");
                 }
                 if (n == 1 && buf[0] == 'X') {
+                        if (until_created)
+                                return 0;
                         ready = true;
                         continue;
                 }
                 struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
                 if (cm && cm->cmsg_type == SCM_RIGHTS && n == 1 && buf[0] == 'P') {
-                        memcpy(ret_pty, CMSG_DATA(cm), sizeof(int));
+                        int pty;
+                        memcpy(&pty, CMSG_DATA(cm), sizeof(int));
+                        if (ret_pty)
+                                *ret_pty = pty;
+                        else
+                                close(pty);
                         continue;
                 }
                 buf[n] = '\0';
@@ -970,17 +1002,34 @@ static int receive_report(int sock, int *ret_pty, struct lana_error **err)
         }
 }
 
-_public_ int lana_container_start(const struct lana_container_spec *s, struct lana_container **ret,
-                                  struct lana_error **err)
+_public_ int lana_container_create(const struct lana_container_spec *s, struct lana_container **ret,
+                                   struct lana_error **err)
 {
         struct lana_container *c = xnew(struct lana_container, 1);
         c->pty = -1;
+        c->report = -1;
         int init_fd = -1;
         int r = 0;
+        _cleanup_close_ int fifo_fd = -1;
+        if (s->exec_fifo) {
+                /* made before anything else, so a failure here costs nothing */
+                if (mkfifo(s->exec_fifo, 0600) < 0) {
+                        r = lana_error_setsys(err, -errno, "exec fifo %s", s->exec_fifo);
+                        free(c);
+                        return r;
+                }
+                c->exec_fifo = xstrdup(s->exec_fifo);
+                fifo_fd = open(s->exec_fifo, O_PATH | O_CLOEXEC);
+                if (fifo_fd < 0) {
+                        r = lana_error_setsys(err, -errno, "exec fifo %s", s->exec_fifo);
+                        lana_container_free(c);
+                        return r;
+                }
+        }
         if (s->init) {
                 init_fd = sealed_init(err);
                 if (init_fd < 0) {
-                        free(c);
+                        lana_container_free(c);
                         return init_fd;
                 }
         }
@@ -989,7 +1038,7 @@ _public_ int lana_container_start(const struct lana_container_spec *s, struct la
         r = compile_filter(s, &filter, err);
         if (r < 0) {
                 closep(&init_fd);
-                free(c);
+                lana_container_free(c);
                 return r;
         }
         struct cgroup_limits lim = {.memory_bytes = s->memory_bytes,
@@ -1016,7 +1065,8 @@ _public_ int lana_container_start(const struct lana_container_spec *s, struct la
                                        .sock = sp[1],
                                        .init_fd = init_fd,
                                        .filter = filter.len ? filter.data : NULL,
-                                       .filter_len = filter.len};
+                                       .filter_len = filter.len,
+                                       .fifo_fd = fifo_fd};
                 /* the cgroup namespace comes after the cgroup placement (in the child), so the
                  * container sees its own cgroup as its root */
                 int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
@@ -1050,7 +1100,10 @@ _public_ int lana_container_start(const struct lana_container_spec *s, struct la
                 if (r >= 0 && write(sp[0], "g", 1) != 1)
                         r = lana_error_setsys(err, -errno, "start container");
                 if (r >= 0)
-                        r = receive_report(sp[0], &c->pty, err);
+                        r = receive_report(sp[0], c->exec_fifo != NULL, false, &c->pty, err);
+                /* created and waiting on the fifo: the rest of its report comes after start */
+                if (r >= 0 && c->exec_fifo)
+                        c->report = TAKE_FD(sp[0]);
                 if (r < 0 && c->pid > 0) {
                         kill(c->pid, SIGKILL);
                         int st;
@@ -1071,6 +1124,58 @@ _public_ int lana_container_start(const struct lana_container_spec *s, struct la
         }
         *ret = c;
         return 0;
+}
+
+/* Opens the exec fifo for reading and takes the byte the waiting process writes: it execs right
+ * after. The open does not block (a process that died before it reached the fifo would leave it
+ * without a writer for ever); instead it polls, and gives up when `pid` no longer carries
+ * `pid_start`. The fifo is removed once used, so a container is started once. */
+static int release_fifo(const char *path, pid_t pid, uint64_t pid_start, struct lana_error **err)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? lana_error_set_kind(err, LANA_ERR_CONFLICT, -EALREADY,
+                                                             "the container was started already")
+                                       : lana_error_setsys(err, -errno, "exec fifo %s", path);
+        for (;;) {
+                char b;
+                ssize_t n = read(fd, &b, 1);
+                if (n == 1)
+                        break;
+                if (n < 0 && errno != EAGAIN && errno != EINTR)
+                        return lana_error_setsys(err, -errno, "exec fifo %s", path);
+                if (lana_pid_start_time(pid) != pid_start || pid_start == 0)
+                        return lana_error_set(err, -ESRCH,
+                                              "the container's process is gone; it cannot be "
+                                              "started");
+                struct pollfd p = {fd, POLLIN, 0};
+                (void)poll(&p, 1, 20);
+        }
+        (void)unlink(path);
+        return 0;
+}
+
+_public_ int lana_container_start(struct lana_container *c, struct lana_error **err)
+{
+        if (!c->exec_fifo || c->report < 0)
+                return lana_error_set_kind(err, LANA_ERR_CONFLICT, -EALREADY,
+                                           "the container was started already");
+        int r = release_fifo(c->exec_fifo, c->pid, lana_pid_start_time(c->pid), err);
+        if (r >= 0)
+                r = receive_report(c->report, false, true, NULL, err);
+        closep(&c->report);
+        return r;
+}
+
+_public_ int lana_container_start_record(const struct lana_record *rec, struct lana_error **err)
+{
+        if (lana_record_status(rec) != LANA_CONTAINER_CREATED)
+                return lana_error_set_kind(err, LANA_ERR_CONFLICT, -EALREADY,
+                                           "container %s is %s, not created", rec->id,
+                                           lana_container_status_name(lana_record_status(rec)));
+        _cleanup_free_ char *root = lana_state_root();
+        _cleanup_free_ char *fifo = xasprintf("%s/%s/exec.fifo", root, rec->id);
+        return release_fifo(fifo, rec->pid, rec->pid_start, err);
 }
 
 _public_ char **lana_container_cgroups(const struct lana_container *c)
@@ -1111,10 +1216,10 @@ _public_ int lana_container_kill(struct lana_container *c, int sig)
         return kill(c->pid, sig) < 0 ? -errno : 0;
 }
 
-_public_ void lana_container_free(struct lana_container *c)
+_public_ struct lana_container *lana_container_free(struct lana_container *c)
 {
         if (!c)
-                return;
+                return NULL;
         if (c->pid > 0 && !c->waited) {
                 kill(c->pid, SIGKILL);
                 int st;
@@ -1123,5 +1228,10 @@ _public_ void lana_container_free(struct lana_container *c)
         }
         cgroup_destroy(c->cg);
         closep(&c->pty);
+        closep(&c->report);
+        if (c->exec_fifo)
+                (void)unlink(c->exec_fifo);
+        free(c->exec_fifo);
         free(c);
+        return NULL;
 }

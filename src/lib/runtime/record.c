@@ -303,7 +303,7 @@ _public_ int lana_record_read(const char *id, struct lana_record **ret, struct l
         _cleanup_(json_decrefp) json_t *o = NULL;
         r = lana_json_parse_object(data, len, &o, err);
         if (r < 0)
-                return lana_error_wrap(err, r, "container record %s", path);
+                return lana_error_wrap(err, -EINVAL, "container record %s", path);
         return record_from_json(o, path, ret, err);
 }
 
