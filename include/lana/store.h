@@ -76,6 +76,10 @@ int lana_layout_copy_tree(struct lana_layout *dst, struct lana_layout *src, json
  * with the same name. */
 int lana_layout_set_ref(struct lana_layout *l, const char *name, json_t *desc,
                         struct lana_error **err);
+/* Points every one of the `n` names at the descriptor as lana_layout_set_ref() does, in one
+ * locked rewrite of index.json: the names all appear together or, on failure, none does. */
+int lana_layout_set_refs(struct lana_layout *l, const char *const *names, size_t n, json_t *desc,
+                         struct lana_error **err);
 /* Looks up a name; -ENOENT when absent. *ret is a new reference. */
 int lana_layout_resolve(struct lana_layout *l, const char *name, json_t **ret,
                         struct lana_error **err);

@@ -417,17 +417,29 @@ static json_t *carry_base_layer(json_t *d)
         return c;
 }
 
-static void env_set(json_t *env, const char *kv)
+/* Env merges by name in one pass: `names` maps each NAME to the index of the first entry of `env`
+ * that reads NAME=... (entries without '=' name nothing), so a spec entry replaces that entry in
+ * place, or is appended and named. Linear in base plus spec entries (issue 10). */
+static void env_index(json_t *names, const char *e, size_t i)
 {
-        size_t klen = strcspn(kv, "=");
-        for (size_t i = 0; i < json_array_size(env); i++) {
-                const char *e = json_string_value(json_array_get(env, i));
-                if (e && !strncmp(e, kv, klen) && e[klen] == '=') {
-                        json_array_set_new(env, i, json_string(kv));
-                        return;
-                }
+        const char *eq = e ? strchr(e, '=') : NULL;
+        if (!eq)
+                return;
+        _cleanup_free_ char *name = xstrndup(e, (size_t)(eq - e));
+        if (!json_object_get(names, name))
+                json_object_set_new_nocheck(names, name, json_integer((json_int_t)i));
+}
+
+static void env_set(json_t *env, json_t *names, const char *kv)
+{
+        _cleanup_free_ char *name = xstrndup(kv, strcspn(kv, "="));
+        json_t *at = json_object_get(names, name);
+        if (at) {
+                json_array_set_new(env, (size_t)json_integer_value(at), json_string(kv));
+                return;
         }
         json_array_append_new(env, json_string(kv));
+        env_index(names, kv, json_array_size(env) - 1);
 }
 
 static json_t *make_config(const struct lana_spec *s, const struct base *b,
@@ -446,10 +458,16 @@ static json_t *make_config(const struct lana_spec *s, const struct base *b,
                               : json_array();
         if (json_array_size(env) == 0)
                 json_array_append_new(env, json_string(DEFAULT_PATH));
+        json_t *names = json_object();
         size_t i;
         json_t *v;
+        json_array_foreach(env, i, v)
+        {
+                env_index(names, json_string_value(v), i);
+        }
         json_array_foreach(json_object_get(s->config, "Env"), i, v)
-                env_set(env, json_string_value(v));
+                env_set(env, names, json_string_value(v));
+        json_decref(names);
         const char *merged[] = {"Labels", "ExposedPorts", "Volumes"};
         for (size_t k = 0; k < ELEMENTSOF(merged); k++) {
                 json_t *add = json_object_get(s->config, merged[k]);
@@ -689,16 +707,20 @@ static int decide_refs(const struct lana_build_options *o, const struct lana_spe
         }
         if (n == 0)
                 strv_push(&refs, &n, xstrdup("latest"));
-        for (size_t i = 0; i < n; i++)
-                for (size_t j = i + 1; j < n;) {
-                        if (strcmp(refs[i], refs[j]) != 0) {
-                                j++;
-                                continue;
-                        }
-                        free(refs[j]);
-                        memmove(&refs[j], &refs[j + 1], (n - j) * sizeof *refs);
-                        n--;
+        /* drop repeated names, keeping the first of each in order: a set, as thousands of tags
+         * must not cost a comparison of every pair (issue 10) */
+        json_t *seen = json_object();
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (json_object_get(seen, refs[i])) {
+                        free(refs[i]);
+                        continue;
                 }
+                json_object_set_new_nocheck(seen, refs[i], json_true());
+                refs[kept++] = refs[i];
+        }
+        refs[kept] = NULL;
+        json_decref(seen);
         *ret = refs;
         return 0;
 }
@@ -863,15 +885,20 @@ _public_ int lana_build(const struct lana_build_options *o, struct lana_build_re
                 r = put_json(out, idx, LANA_MT_OCI_INDEX, &top, err);
                 json_decref(idx);
         }
-        for (size_t i = 0; r >= 0 && refs[i]; i++) {
-                /* inside archives (docker-archive's index.json) images are named by tag */
-                const char *name = refs[i];
-                if (o->output == LANA_OUTPUT_DOCKER_ARCHIVE) {
-                        const char *colon = strrchr(name, ':');
-                        if (colon && !strchr(colon, '/'))
-                                name = colon + 1;
+        if (r >= 0) {
+                /* every name in one update of index.json; inside archives (docker-archive's
+                 * index.json) images are named by tag */
+                size_t n = 0;
+                while (refs[n])
+                        n++;
+                _cleanup_free_ const char **names = xnew(const char *, n + 1);
+                for (size_t i = 0; i < n; i++) {
+                        const char *colon = strrchr(refs[i], ':');
+                        bool by_tag = o->output == LANA_OUTPUT_DOCKER_ARCHIVE && colon &&
+                                      !strchr(colon, '/');
+                        names[i] = by_tag ? colon + 1 : refs[i];
                 }
-                r = lana_layout_set_ref(out, name, top, err);
+                r = lana_layout_set_refs(out, names, n, top, err);
         }
         if (r >= 0 && o->output == LANA_OUTPUT_OCI_ARCHIVE)
                 r = lana_layout_export_archive(out, o->output_path, err);

@@ -524,40 +524,64 @@ static int index_write(struct lana_layout *l, json_t *idx, struct lana_error **e
         return write_file_atomic_at(l->dirfd, "index.json", s, len, 0644, err);
 }
 
-_public_ int lana_layout_set_ref(struct lana_layout *l, const char *name, json_t *desc,
-                                 struct lana_error **err)
+/* One read and one atomic write of index.json for all the names, under one lock: naming an image
+ * N times costs O(N + entries) plus the sort, not N rewrites of a growing file (issue 10). */
+_public_ int lana_layout_set_refs(struct lana_layout *l, const char *const *names, size_t n,
+                                  json_t *desc, struct lana_error **err)
 {
         struct lana_digest d;
         int r = lana_descriptor_parse(desc, NULL, &d, NULL, err);
         if (r < 0)
                 return r;
+        if (n == 0)
+                return 0;
         if (!lana_layout_has_blob(l, &d))
-                return lana_error_set(err, -ENOENT, "ref %s: blob %s is missing", name, d.str);
+                return lana_error_set(err, -ENOENT, "ref %s: blob %s is missing", names[0], d.str);
         r = index_lock(l, err);
         if (r < 0)
                 return r;
         json_t *idx = NULL;
         r = index_read(l, &idx, err);
         if (r >= 0) {
-                json_t *ms = json_object_get(idx, "manifests");
-                for (size_t i = json_array_size(ms); i-- > 0;) {
-                        const char *n = desc_ref_name(json_array_get(ms, i));
-                        if (n && !strcmp(n, name))
-                                json_array_remove(ms, i);
+                json_t *given = json_object();
+                for (size_t i = 0; i < n; i++)
+                        json_object_set_new_nocheck(given, names[i], json_true());
+                /* keep every entry not renamed, then one entry per distinct name */
+                json_t *ms = json_array();
+                size_t k;
+                json_t *m;
+                json_array_foreach(json_object_get(idx, "manifests"), k, m)
+                {
+                        const char *name = desc_ref_name(m);
+                        if (!name || !json_object_get(given, name))
+                                json_array_append(ms, m);
                 }
-                json_t *entry = json_deep_copy(desc);
-                json_t *ann = json_object_get(entry, "annotations");
-                if (!json_is_object(ann)) {
-                        ann = json_object();
-                        json_object_set_new(entry, "annotations", ann);
+                for (size_t i = 0; i < n; i++) {
+                        if (!json_object_get(given, names[i]))
+                                continue; /* given twice */
+                        json_object_del(given, names[i]);
+                        json_t *entry = json_deep_copy(desc);
+                        json_t *ann = json_object_get(entry, "annotations");
+                        if (!json_is_object(ann)) {
+                                ann = json_object();
+                                json_object_set_new(entry, "annotations", ann);
+                        }
+                        json_object_set_new(ann, LANA_ANNOT_REF_NAME, json_string(names[i]));
+                        json_array_append_new(ms, entry);
                 }
-                json_object_set_new(ann, LANA_ANNOT_REF_NAME, json_string(name));
-                json_array_append_new(ms, entry);
+                json_decref(given);
+                json_object_set_new(idx, "manifests", ms);
                 r = index_write(l, idx, err);
         }
         json_decref(idx);
         index_unlock(l);
         return r;
+}
+
+_public_ int lana_layout_set_ref(struct lana_layout *l, const char *name, json_t *desc,
+                                 struct lana_error **err)
+{
+        return lana_layout_set_refs(l, &name, 1, desc, err);
 }
 
 _public_ int lana_layout_list(struct lana_layout *l, json_t **ret, struct lana_error **err)
