@@ -743,3 +743,114 @@ EOF2
         run --separate-stderr lana fsck
         assert_status 0
 }
+
+# ---- linear-time builds (issue 10) ----
+
+# elapsed_ms T0: milliseconds since T0 (from `date +%s%N`)
+elapsed_ms() {
+        echo $((($(date +%s%N) - $1) / 1000000))
+}
+
+# The bound for one large build. Here (2 cores): 0.3 s for the 40,000 env entries on two
+# platforms and under 0.1 s for 2,000 tags; the quadratic env merge took 11 s and the
+# one-index.json-rewrite-per-tag 41 s on the same inputs.
+LINEAR_BOUND_MS=4000
+
+@test "40,000 config.env entries build in linear time, in spec order after the default PATH" {
+        mkdir -p "$WORK/env"
+        {
+                echo "image: example.com/t/env"
+                echo "config:"
+                echo " env:"
+                seq -f '  V%g: x' 0 39999
+        } >"$WORK/env/lana-img.yaml"
+        local t0 ms
+        t0=$(date +%s%N)
+        # make_config runs once per platform: two platforms, two merges
+        build_ok -q --platform linux/amd64,linux/arm64 env
+        ms=$(elapsed_ms "$t0")
+        assert_eq "$(jblob "$ROOT/oci" "$DIGEST" '.manifests | length')" 2 "platforms"
+        local m c
+        for m in $(jblob "$ROOT/oci" "$DIGEST" -r '.manifests[].digest'); do
+                c=$(config_of "$ROOT/oci" "$m")
+                assert_eq "$(jblob "$ROOT/oci" "$c" '.config.Env | length')" 40001 "Env entries"
+                assert_eq "$(jblob "$ROOT/oci" "$c" -c '.config.Env | [.[0], .[1], .[39999], .[40000]]')" \
+                        '["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","V0=x","V39998=x","V39999=x"]' Env
+        done
+        [ "$ms" -lt "$LINEAR_BOUND_MS" ] || { echo "40,000 env entries took $ms ms"; return 1; }
+}
+
+# set_base_env LAYOUT JSON: gives the only image of LAYOUT a config whose Env is JSON (an Env no
+# spec can produce: a repeated name, an entry without '=', an empty name).
+set_base_env() {
+        local l=$1 env=$2 m c nc nm
+        m=$(jq -r '.manifests[0].digest' "$l/index.json")
+        c=$(config_of "$l" "$m")
+        jq -c --argjson e "$env" '.config.Env = $e' "$(blob "$l" "$c")" >"$l/tmp"
+        nc=$(sha256sum <"$l/tmp" | cut -d' ' -f1)
+        mv "$l/tmp" "$l/blobs/sha256/$nc"
+        jq -c --arg d "sha256:$nc" --argjson s "$(stat -c %s "$l/blobs/sha256/$nc")" \
+                '.config.digest = $d | .config.size = $s' "$(blob "$l" "$m")" >"$l/tmp"
+        nm=$(sha256sum <"$l/tmp" | cut -d' ' -f1)
+        mv "$l/tmp" "$l/blobs/sha256/$nm"
+        jq -c --arg d "sha256:$nm" --argjson s "$(stat -c %s "$l/blobs/sha256/$nm")" \
+                '.manifests[0].digest = $d | .manifests[0].size = $s' "$l/index.json" >"$l/tmp"
+        mv "$l/tmp" "$l/index.json"
+}
+
+@test "env merge: a spec entry replaces the base's first entry of that name in place, new names follow in spec order" {
+        small_spec "$WORK/base" example.com/t/base
+        build_ok -q --platform linux/amd64 -o "oci:$WORK/base-layout" base
+        set_base_env "$WORK/base-layout" '["A=base1","NOEQ","B=base","A=base2","=empty"]'
+        mkdir -p "$WORK/child"
+        echo child >"$WORK/child/child.txt"
+        write_spec "$WORK/child/lana-img.yaml" <<EOF
+image: example.com/t/child
+base: oci:$WORK/base-layout
+layers:
+  - files:
+      - {src: child.txt, dst: /child.txt}
+config:
+  env: [B=spec, A=spec1, C=new, A=spec2, NOEQ=x, C=new2]
+EOF
+        build_ok -q --platform linux/amd64 child
+        assert_eq "$(jblob "$ROOT/oci" "$(config_of "$ROOT/oci" "$DIGEST")" -c .config.Env)" \
+                '["A=spec2","NOEQ","B=spec","A=base2","=empty","C=new2","NOEQ=x"]' Env
+}
+
+@test "2,000 tags are set in one index.json update, in the store and in -o oci:DIR" {
+        mkdir -p "$WORK/tags"
+        {
+                echo "image: example.com/t/tags"
+                echo "tags:"
+                seq -f ' - t%g' 0 1999
+        } >"$WORK/tags/lana-img.yaml"
+        local t0 ms
+        t0=$(date +%s%N)
+        build_ok -q --platform linux/amd64 tags
+        ms=$(elapsed_ms "$t0")
+        [ "$ms" -lt "$LINEAR_BOUND_MS" ] || { echo "2,000 tags in the store took $ms ms"; return 1; }
+        local image=$DIGEST
+        run --separate-stderr lana images
+        assert_status 0
+        assert_eq "$(printf '%s\n' "$output" | grep -c "^example.com/t/tags:t[0-9]* \+${image:0:19} ")" 2000 "image lines"
+        local t
+        for t in t0 t1999; do
+                run --separate-stderr lana inspect "example.com/t/tags:$t"
+                assert_status 0
+                assert_eq "$(echo "$output" | jq -r .digest)" "$image" "digest of $t"
+        done
+
+        t0=$(date +%s%N)
+        build_ok -q --platform linux/amd64 -o "oci:$WORK/tags-layout" tags
+        ms=$(elapsed_ms "$t0")
+        [ "$ms" -lt "$LINEAR_BOUND_MS" ] || { echo "2,000 tags in oci:DIR took $ms ms"; return 1; }
+        assert_eq "$(jq --arg d "$image" '[.manifests[] | select(.digest == $d)] | length' "$WORK/tags-layout/index.json")" 2000 "layout refs"
+        for t in t0 t1999; do
+                run --separate-stderr lana inspect "oci:$WORK/tags-layout:$t"
+                assert_status 0
+                assert_eq "$(echo "$output" | jq -r .digest)" "$image" "digest of oci:...:$t"
+        done
+        run --separate-stderr lana fsck
+        assert_status 0
+}
