@@ -162,6 +162,9 @@ struct lana_record {
 };
 
 char *lana_state_root(void);
+/* The record's directory (name NULL) or a file in it ("state.json", "exec.fifo"): the one place
+ * that knows the layout. `id` must be valid. */
+char *lana_record_path(const char *id, const char *name);
 /* Whether `id` is a valid container id: 1 to 64 of [A-Za-z0-9_.-], not starting with '.'. */
 bool lana_container_id_valid(const char *id);
 const char *lana_container_status_name(enum lana_container_status s);

@@ -544,9 +544,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         _cleanup_free_ char *work = cdir ? xasprintf("%s/work", cdir) : NULL;
         _cleanup_free_ char *sccache =
                 store ? xasprintf("%s/cache/seccomp", lana_store_root(store)) : NULL;
-        _cleanup_free_ char *state_root = lana_state_root();
         /* what the created process waits on until it is started, beside its record */
-        _cleanup_free_ char *fifo = xasprintf("%s/%s/exec.fifo", state_root, id);
+        _cleanup_free_ char *fifo = lana_record_path(id, "exec.fifo");
         /* the bottom layer: the mount points /dev, /proc and /sys */
         if (r >= 0)
                 r = lana_snapshot_skeleton(store, &lowers[nl], &err);

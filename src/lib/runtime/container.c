@@ -600,8 +600,7 @@ static int mount_overlay(char **lowers, const char *upper, const char *work, con
                 (void)fchdir(cwd);
         }
         for (size_t i = 0; i < opened; i++)
-                if (fds[i] >= 0)
-                        close(fds[i]);
+                close(fds[i]);
         lana_buf_release(&opts);
         return r;
 }
@@ -1173,8 +1172,7 @@ _public_ int lana_container_start_record(const struct lana_record *rec, struct l
                 return lana_error_set_kind(err, LANA_ERR_CONFLICT, -EALREADY,
                                            "container %s is %s, not created", rec->id,
                                            lana_container_status_name(lana_record_status(rec)));
-        _cleanup_free_ char *root = lana_state_root();
-        _cleanup_free_ char *fifo = xasprintf("%s/%s/exec.fifo", root, rec->id);
+        _cleanup_free_ char *fifo = lana_record_path(rec->id, "exec.fifo");
         return release_fifo(fifo, rec->pid, rec->pid_start, err);
 }
 

@@ -65,6 +65,12 @@ _public_ char *lana_state_root(void)
         return xasprintf("/tmp/lana-img-%u/containers", (unsigned)geteuid());
 }
 
+_public_ char *lana_record_path(const char *id, const char *name)
+{
+        _cleanup_free_ char *root = lana_state_root();
+        return name ? xasprintf("%s/%s/%s", root, id, name) : xasprintf("%s/%s", root, id);
+}
+
 _public_ bool lana_container_id_valid(const char *id)
 {
         size_t n = id ? strlen(id) : 0;
@@ -276,8 +282,7 @@ static int record_from_json(json_t *o, const char *path, struct lana_record **re
 
 _public_ int lana_record_write(const struct lana_record *rec, struct lana_error **err)
 {
-        _cleanup_free_ char *root = lana_state_root();
-        _cleanup_free_ char *dir = xasprintf("%s/%s", root, rec->id);
+        _cleanup_free_ char *dir = lana_record_path(rec->id, NULL);
         int r = mkdir_p_at(AT_FDCWD, dir, 0700);
         if (r < 0)
                 return lana_error_setsys(err, r, "create %s", dir);
@@ -293,8 +298,7 @@ _public_ int lana_record_read(const char *id, struct lana_record **ret, struct l
 {
         if (!lana_container_id_valid(id))
                 return lana_error_set(err, -ENOENT, "no container %s", id);
-        _cleanup_free_ char *root = lana_state_root();
-        _cleanup_free_ char *path = xasprintf("%s/%s/state.json", root, id);
+        _cleanup_free_ char *path = lana_record_path(id, "state.json");
         _cleanup_free_ char *data = NULL;
         size_t len;
         int r = read_file_at(AT_FDCWD, path, RECORD_MAX_SIZE, &data, &len, err);
@@ -311,8 +315,7 @@ _public_ int lana_record_remove(const char *id)
 {
         if (!lana_container_id_valid(id))
                 return -EINVAL;
-        _cleanup_free_ char *root = lana_state_root();
-        _cleanup_free_ char *dir = xasprintf("%s/%s", root, id);
+        _cleanup_free_ char *dir = lana_record_path(id, NULL);
         return rm_rf_at(AT_FDCWD, dir);
 }
 
